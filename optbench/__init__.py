@@ -37,8 +37,20 @@ __all__ = [
     "tasks",
 ]
 
-_MODULES = ("optimizers", "schedules", "surfaces", "tasks", "config", "engine", "results",
-            "rendering", "cli", "api", "formula", "catalogue")
+_MODULES = (
+    "optimizers",
+    "schedules",
+    "surfaces",
+    "tasks",
+    "config",
+    "engine",
+    "results",
+    "rendering",
+    "cli",
+    "api",
+    "formula",
+    "catalogue",
+)
 _FUNCTIONS = {"run": "optbench.api", "load": "optbench.results", "Results": "optbench.results"}
 
 

@@ -35,6 +35,7 @@ from optbench.engine import Group, groups, run_surface_group, run_task_group
 from optbench.results import (
     Results,
     concat,
+    drop_parts,
     load_part,
     prepare_folder,
     save_part,
@@ -92,6 +93,8 @@ def run(
         results = _assemble(cfg, parts, complete, time.perf_counter() - t_start)
         if folder is not None and parts:
             results.save(folder)
+            if complete:
+                drop_parts(folder)
     return results
 
 
@@ -149,7 +152,7 @@ def machine_meta() -> dict[str, Any]:
         "processor": _cpu_name(),
         "cpu_count": os.cpu_count(),
         "device_kind": f"{device.platform}: {device.device_kind}",
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 

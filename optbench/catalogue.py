@@ -10,14 +10,19 @@ SECTIONS = ("optimizers", "surfaces", "tasks", "configs")
 
 def listing(what: str | None = None) -> dict[str, list[list[str]]]:
     """Rows (the first one is the header) for each requested section, or all of them."""
-    makers = {"optimizers": _optimizers, "surfaces": _surfaces, "tasks": _tasks,
-              "configs": _configs}
+    makers = {
+        "optimizers": _optimizers,
+        "surfaces": _surfaces,
+        "tasks": _tasks,
+        "configs": _configs,
+    }
     return {s: makers[s]() for s in SECTIONS if what in (None, s)}
 
 
 def _fmt(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in values.items())
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+    )
 
 
 def _optimizers() -> list[list[str]]:

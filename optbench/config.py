@@ -40,10 +40,27 @@ import numpy as np
 from optbench._errors import ConfigError, closest
 
 TOP_KEYS = (
-    "name", "description", "steps", "seeds", "log_every", "tolerance", "dtype", "surfaces", "problem", "optimizer"
+    "name",
+    "description",
+    "steps",
+    "seeds",
+    "log_every",
+    "tolerance",
+    "dtype",
+    "surfaces",
+    "problem",
+    "optimizer",
 )
 PROBLEM_KEYS = (
-    "surface", "task", "label", "start", "noise", "params", "steps", "epochs", "batch_size"
+    "surface",
+    "task",
+    "label",
+    "start",
+    "noise",
+    "params",
+    "steps",
+    "epochs",
+    "batch_size",
 )
 DTYPES = ("float32", "float64")
 DEFAULT_STEPS = 1000
@@ -198,8 +215,11 @@ def load_config(
     if surfaces is not None:
         folder = Path(surfaces).resolve()
         if not folder.is_dir():
-            raise ConfigError("no such folder; give a folder of surface TOML files",
-                              key="--surfaces", file=str(surfaces))
+            raise ConfigError(
+                "no such folder; give a folder of surface TOML files",
+                key="--surfaces",
+                file=str(surfaces),
+            )
         data["surfaces"] = str(folder)
     return parse_config(data, file=file, base=base)
 
@@ -346,13 +366,15 @@ def _problem_inner(
             raise err.within(key="params") from None
         for key in ("epochs", "batch_size"):
             if key in raw:
-                raise ConfigError(
-                    f"surfaces take `steps`, not `{key}`; remove it", key=key
-                )
+                raise ConfigError(f"surfaces take `steps`, not `{key}`; remove it", key=key)
         start = _start(raw.get("start"), surface.dim) if "start" in raw else None
         label = _get(raw, "label", str, name)
         return ProblemConfig(
-            label=label, surface=name, params=dict(surface.params), start=start, noise=noise,
+            label=label,
+            surface=name,
+            params=dict(surface.params),
+            start=start,
+            noise=noise,
             steps=steps or top_steps,
         )
     from optbench import tasks
@@ -376,8 +398,12 @@ def _problem_inner(
     else:
         steps = steps or top_steps
     return ProblemConfig(
-        label=_get(raw, "label", str, name), task=name, params=dict(task.params),
-        steps=steps, epochs=epochs, batch_size=batch_size or DEFAULT_BATCH_SIZE,
+        label=_get(raw, "label", str, name),
+        task=name,
+        params=dict(task.params),
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch_size or DEFAULT_BATCH_SIZE,
     )
 
 
@@ -441,11 +467,10 @@ def _optimizer(label: str, spec: Any) -> OptimizerConfig:
     full = {
         hp: grid.get(hp, (float(v),))
         for hp, v in defaults.items()
-        if _is_number(v) and not isinstance(v, bool) or hp in grid
+        if (_is_number(v) and not isinstance(v, bool)) or hp in grid
     }
     full_switches = {
-        hp: switches.get(hp, v) for hp, v in defaults.items()
-        if hp not in full and v is not None
+        hp: switches.get(hp, v) for hp, v in defaults.items() if hp not in full and v is not None
     }
     opt = OptimizerConfig(label, name, full, full_switches, _schedule(schedule, key))
     for point in opt.points():  # concrete values: the optimizer validates them itself
@@ -599,9 +624,7 @@ def override(
             raise ConfigError(f"must be a positive integer, got {seeds}", key="--seeds")
         config = replace(config, seeds=tuple(range(seeds)))
     if optimizers is not None:
-        config = replace(
-            config, optimizers=_subset(config.optimizers, optimizers, "--optimizers")
-        )
+        config = replace(config, optimizers=_subset(config.optimizers, optimizers, "--optimizers"))
     if problems is not None:
         config = replace(config, problems=_subset(config.problems, problems, "--problems"))
     return config

@@ -60,7 +60,8 @@ def groups(config: Config) -> list[Group]:
     for p in config.problems:
         for o in config.optimizers:
             ident = {
-                "problem": p.label, "optimizer": o.label,
+                "problem": p.label,
+                "optimizer": o.label,
                 "config": _group_config(config, p, o),
             }
             digest = hashlib.sha256(repr(sorted(ident.items())).encode()).hexdigest()[:16]
@@ -73,8 +74,17 @@ def groups(config: Config) -> list[Group]:
 def _group_config(config: Config, p: ProblemConfig, o: OptimizerConfig) -> str:
     d = config.to_dict()
     probs = [q for q in d["problem"] if q["label"] == p.label]
-    return repr((probs, d["optimizer"][o.label], d["seeds"], d.get("log_every"),
-                 d["tolerance"], d["dtype"], d.get("surfaces")))
+    return repr(
+        (
+            probs,
+            d["optimizer"][o.label],
+            d["seeds"],
+            d.get("log_every"),
+            d["tolerance"],
+            d["dtype"],
+            d.get("surfaces"),
+        )
+    )
 
 
 def _slug(text: str) -> str:
@@ -84,22 +94,36 @@ def _slug(text: str) -> str:
 def make_optimizer(
     opt: OptimizerConfig, total_steps: int
 ) -> Callable[[Mapping[str, Any]], optax.GradientTransformation]:
-    """A factory from (traced) hyperparameter values to the group's optimizer.
+    """A factory from the traced values of the gridded hyperparameters to the optimizer.
 
-    A schedule multiplies the traced learning rate, so a learning-rate grid stays one program.
+    Hyperparameters with one value are compiled in as constants (they cost nothing per
+    step); those with a grid are traced, so the whole grid is one program. A schedule
+    multiplies the (traced) learning rate.
     """
     multiplier = (
         schedules.from_config(opt.schedule, total_steps) if opt.schedule is not None else None
     )
+    constants = {k: v[0] for k, v in opt.grid.items() if len(v) == 1}
 
     def make(hp: Mapping[str, Any]) -> optax.GradientTransformation:
-        hp = dict(hp)
+        hp = {**constants, **hp}
         if multiplier is not None:
             lr = hp["learning_rate"]
             hp["learning_rate"] = lambda count: lr * multiplier(count)
         return optimizers.get(opt.name, **hp, **opt.switches)
 
     return make
+
+
+def traced_hyperparameters(
+    group: Group, grid_idx: np.ndarray, dtype: np.dtype
+) -> dict[str, np.ndarray]:
+    """One value per run of each hyperparameter that has a grid (the traced arguments)."""
+    return {
+        name: np.asarray([pt[name] for pt in group.points], dtype=dtype)[grid_idx]
+        for name, values in group.optimizer.grid.items()
+        if len(values) > 1
+    }
 
 
 # --------------------------------------------------------------------------- surfaces
@@ -112,9 +136,10 @@ class _Carry(NamedTuple):
     grad: jax.Array
     k: jax.Array  # steps taken
     alive: jax.Array
-    diverged: jax.Array
     escaped: jax.Array
-    stop: jax.Array
+    stop: jax.Array  # the step where the run stopped (diverged or escaped), 0 while alive
+    x_stop: jax.Array  # the point and loss at that step
+    loss_stop: jax.Array
     best: jax.Array
     hit: jax.Array  # first step within tolerance, -1 if never
 
@@ -146,7 +171,7 @@ def surface_program(
     """
     fn = surface.fn
     value_and_grad = jax.value_and_grad(fn)
-    lo, hi = (np.asarray(surface.escape_bounds, dtype=np.float64).T)
+    lo, hi = np.asarray(surface.escape_bounds, dtype=np.float64).T
     bounded = surface.min_value is not None
     fmin = surface.min_value if bounded else -np.inf
     gaps = np.diff(events).astype(np.int32)
@@ -159,12 +184,23 @@ def surface_program(
         loss0, g0 = value_and_grad(x0)
         ok0 = jnp.isfinite(loss0)
         carry = _Carry(
-            x=x0, state=opt.init(x0), loss=loss0, grad=g0, k=jnp.int32(0), alive=ok0,
-            diverged=~ok0, escaped=jnp.bool_(False), stop=jnp.int32(0),
+            x=x0,
+            state=opt.init(x0),
+            loss=loss0,
+            grad=g0,
+            k=jnp.int32(0),
+            alive=ok0,
+            escaped=jnp.bool_(False),
+            stop=jnp.int32(0),
+            x_stop=x0,
+            loss_stop=loss0,
             best=jnp.where(ok0, loss0, jnp.inf).astype(dtype),
             hit=jnp.where(ok0 & (loss0 - fmin <= tolerance), 0, -1).astype(jnp.int32),
         )
 
+        # A stopped run is not frozen step by step (selecting every leaf of the optimizer
+        # state each step made the loop 5x slower): it keeps computing, its point and loss
+        # at the stopping step are kept aside, and everything recorded after it is dropped.
         def step(c: _Carry) -> _Carry:
             g = c.grad
             if noise:
@@ -175,22 +211,20 @@ def surface_program(
             k = c.k + 1
             finite = jnp.isfinite(loss) & jnp.all(jnp.isfinite(x))
             outside = jnp.any((x < lo_) | (x > hi_))
-            diverge = c.alive & (~finite | (outside & bounded))
-            escape = c.alive & finite & outside & (not bounded)
-            a = c.alive
-            keep = lambda new, old: jnp.where(a, new, old)  # noqa: E731
+            stop_now = c.alive & (~finite | outside)
             return _Carry(
-                x=keep(x, c.x),
-                state=jax.tree.map(keep, state, c.state),
-                loss=keep(loss, c.loss),
-                grad=keep(grad, c.grad),
+                x=x,
+                state=state,
+                loss=loss,
+                grad=grad,
                 k=k,
-                alive=a & ~(diverge | escape),
-                diverged=c.diverged | diverge,
-                escaped=c.escaped | escape,
-                stop=jnp.where(diverge | escape, k, c.stop),
-                best=jnp.where(a & finite, jnp.minimum(c.best, loss), c.best),
-                hit=jnp.where(a & (c.hit < 0) & (loss - fmin <= tolerance), k, c.hit),
+                alive=c.alive & ~stop_now,
+                escaped=c.escaped | (stop_now & finite & (not bounded)),
+                stop=jnp.where(stop_now, k, c.stop),
+                x_stop=jnp.where(stop_now, x, c.x_stop),
+                loss_stop=jnp.where(stop_now, loss, c.loss_stop),
+                best=jnp.where(c.alive & finite, jnp.minimum(c.best, loss), c.best),
+                hit=jnp.where(c.alive & (c.hit < 0) & (loss - fmin <= tolerance), k, c.hit),
             )
 
         def segment(c: _Carry, gap: jax.Array) -> tuple[_Carry, tuple]:
@@ -198,14 +232,19 @@ def surface_program(
             return c, (c.loss, c.x if record_x else None)
 
         final, (losses, xs) = jax.lax.scan(segment, carry, gaps)
-        losses = jnp.concatenate([loss0[None], losses])
+        a = final.alive
         out = {
-            "final_loss": final.loss, "best_loss": final.best, "hit": final.hit,
-            "diverged": final.diverged, "escaped": final.escaped,
-            "stop": jnp.where(final.alive, final.k, final.stop), "losses": losses,
+            "final_loss": jnp.where(a, final.loss, final.loss_stop),
+            "best_loss": final.best,
+            "hit": final.hit,
+            "diverged": ~a & ~final.escaped,
+            "escaped": final.escaped,
+            "stop": jnp.where(a, final.k, final.stop),
+            "losses": jnp.concatenate([loss0[None], losses]),
         }
         if record_x:
             out["xs"] = jnp.concatenate([x0[None], xs])
+            out["x_stop"] = final.x_stop
         return out
 
     return jax.vmap(single)
@@ -229,15 +268,16 @@ def run_surface_group(
     grid_idx = np.repeat(np.arange(G), S * K)
     seed_col = np.tile(np.repeat(seeds, K), G)
     start_idx = np.tile(np.arange(K), G * S)
-    hp = {
-        name: np.asarray([pt[name] for pt in group.points], dtype=np_dtype)[grid_idx]
-        for name in group.points[0]
-    }
+    hp = traced_hyperparameters(group, grid_idx, np_dtype)
     x0 = starts[start_idx].astype(np_dtype)
 
     make = make_optimizer(o, steps)
     program = surface_program(
-        surface, make, events=events, noise=p.noise, tolerance=config.tolerance,
+        surface,
+        make,
+        events=events,
+        noise=p.noise,
+        tolerance=config.tolerance,
         record_x=is_2d,
     )
     with jax.enable_x64(config.dtype == "float64"):
@@ -250,8 +290,10 @@ def run_surface_group(
 
     R = G * S * K
     run_ids = np.array(
-        [f"{p.label}:{o.label}:{g}:{s}:{k}" for g, s, k in zip(grid_idx, seed_col, start_idx,
-                                                             strict=True)]
+        [
+            f"{p.label}:{o.label}:{g}:{s}:{k}"
+            for g, s, k in zip(grid_idx, seed_col, start_idx, strict=True)
+        ]
     )
     runs = pd.DataFrame({"run_id": run_ids, "problem": p.label, "surface": p.surface})
     for name, value in p.params.items():
@@ -259,7 +301,7 @@ def run_surface_group(
     runs["optimizer"] = o.label
     runs["algorithm"] = o.name
     for name in group.points[0]:
-        runs[name] = hp[name].astype(np.float64)
+        runs[name] = np.asarray([pt[name] for pt in group.points], np.float64)[grid_idx]
     for name, value in o.switches.items():
         runs[name] = value
     if o.schedule is not None:
@@ -279,31 +321,70 @@ def run_surface_group(
     runs["stop_step"] = out["stop"].astype(np.int64)
     runs["selected"] = select(runs).to_numpy()
 
-    stop = out["stop"][:, None]
-    curve_steps = events[curve_mask]
-    losses = out["losses"][:, curve_mask].astype(np.float64)
-    keep = curve_steps[None, :] <= stop
-    curves = pd.DataFrame({
-        "run_id": np.repeat(run_ids, len(curve_steps))[keep.ravel()],
-        "step": np.tile(curve_steps, R)[keep.ravel()],
-        "loss": losses.ravel()[keep.ravel()],
-    })
+    stop = out["stop"]
+    ended = stop < steps  # a stopped run's records end at its stopping step
+    curves = _records(
+        run_ids,
+        events[curve_mask],
+        stop,
+        ended,
+        {"loss": out["losses"][:, curve_mask]},
+        {"loss": out["final_loss"]},
+    )
     trajectories = pd.DataFrame(columns=["run_id", "step", "x", "y"])
     if is_2d:
-        traj_steps = events[traj_mask]
-        xs = out["xs"][:, traj_mask].astype(np.float64)
-        keep = (traj_steps[None, :] <= stop).ravel()
-        trajectories = pd.DataFrame({
-            "run_id": np.repeat(run_ids, len(traj_steps))[keep],
-            "step": np.tile(traj_steps, R)[keep],
-            "x": xs[..., 0].ravel()[keep],
-            "y": xs[..., 1].ravel()[keep],
-        })
+        xs, x_stop = out["xs"][:, traj_mask], out["x_stop"]
+        trajectories = _records(
+            run_ids,
+            events[traj_mask],
+            stop,
+            ended,
+            {"x": xs[..., 0], "y": xs[..., 1]},
+            {"x": x_stop[:, 0], "y": x_stop[:, 1]},
+        )
     info = {
-        "problem": p.label, "optimizer": o.label, "runs": R, "steps": steps,
-        "compile_s": round(t1 - t0, 4), "run_s": round(t2 - t1, 4), "hash": group.hash,
+        "problem": p.label,
+        "optimizer": o.label,
+        "runs": R,
+        "steps": steps,
+        "compile_s": round(t1 - t0, 4),
+        "run_s": round(t2 - t1, 4),
+        "hash": group.hash,
     }
     return runs, curves, trajectories, info
+
+
+def _records(
+    run_ids: np.ndarray,
+    steps: np.ndarray,
+    stop: np.ndarray,
+    ended: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    at_stop: Mapping[str, np.ndarray],
+) -> pd.DataFrame:
+    """Tidy rows (run_id, step, values...) up to each run's stop, plus the stopping point."""
+    keep = (steps[None, :] <= stop[:, None]).ravel()
+    cols = {k: np.asarray(v, np.float64).ravel()[keep] for k, v in values.items()}
+    frame = pd.DataFrame(
+        {
+            "run_id": np.repeat(run_ids, len(steps))[keep],
+            "step": np.tile(steps, len(run_ids))[keep],
+            **cols,
+        }
+    )
+    extra = ended & ~np.isin(stop, steps)
+    if not extra.any():
+        return frame
+    tail = pd.DataFrame(
+        {
+            "run_id": run_ids[extra],
+            "step": stop[extra],
+            **{k: np.asarray(v, np.float64)[extra] for k, v in at_stop.items()},
+        }
+    )
+    order = np.r_[np.repeat(np.arange(len(run_ids)), len(steps))[keep], np.flatnonzero(extra)]
+    frame = pd.concat([frame, tail], ignore_index=True)
+    return frame.iloc[np.lexsort((frame["step"].to_numpy(), order))].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- tasks
@@ -326,27 +407,30 @@ def run_task_group(
     grid_idx = np.repeat(np.arange(G), S)
     seed_col = np.tile(seeds, G)
     np_dtype = np.dtype(config.dtype)
-    hp = {
-        name: np.asarray([pt[name] for pt in group.points], dtype=np_dtype)[grid_idx]
-        for name in group.points[0]
-    }
+    hp = traced_hyperparameters(group, grid_idx, np_dtype)
     on_chunk = (lambda done, tot: log("chunk", done=done, total=tot)) if log else None
     with jax.enable_x64(config.dtype == "float64"):
         res = task.run(
-            make_optimizer(o, total), hp, seed_col, budget=budget, batch_size=batch_size,
-            log_every=log_every, dtype=jnp.float64 if config.dtype == "float64" else jnp.float32,
+            make_optimizer(o, total),
+            hp,
+            seed_col,
+            budget=budget,
+            batch_size=batch_size,
+            log_every=log_every,
+            dtype=jnp.float64 if config.dtype == "float64" else jnp.float32,
             on_chunk=on_chunk,
         )
     R = G * S
-    run_ids = np.array([f"{p.label}:{o.label}:{g}:{s}:0" for g, s in zip(grid_idx, seed_col,
-                                                                       strict=True)])
+    run_ids = np.array(
+        [f"{p.label}:{o.label}:{g}:{s}:0" for g, s in zip(grid_idx, seed_col, strict=True)]
+    )
     runs = pd.DataFrame({"run_id": run_ids, "problem": p.label, "task": p.task})
     for name, value in p.params.items():
         runs[f"param_{name}"] = value
     runs["optimizer"] = o.label
     runs["algorithm"] = o.name
     for name in group.points[0]:
-        runs[name] = hp[name].astype(np.float64)
+        runs[name] = np.asarray([pt[name] for pt in group.points], np.float64)[grid_idx]
     for name, value in o.switches.items():
         runs[name] = value
     if o.schedule is not None:
@@ -368,17 +452,19 @@ def run_task_group(
     P = len(steps)
     stop = runs["stop_step"].to_numpy()[:, None]
     keep = (steps[None, :] <= stop).ravel()
-    cols: dict[str, Any] = {
-        "run_id": np.repeat(run_ids, P)[keep], "step": np.tile(steps, R)[keep]
-    }
+    cols: dict[str, Any] = {"run_id": np.repeat(run_ids, P)[keep], "step": np.tile(steps, R)[keep]}
     if res.epoch is not None:
         cols["epoch"] = np.tile(np.asarray(res.epoch), R)[keep]
     for name, values in res.curves.items():
         cols[name] = np.asarray(values, np.float64).ravel()[keep]
     curves = pd.DataFrame(cols)
     info = {
-        "problem": p.label, "optimizer": o.label, "runs": R, "steps": total,
-        "compile_s": round(float(res.compile_s), 4), "run_s": round(float(res.run_s), 4),
+        "problem": p.label,
+        "optimizer": o.label,
+        "runs": R,
+        "steps": total,
+        "compile_s": round(float(res.compile_s), 4),
+        "run_s": round(float(res.run_s), 4),
         "hash": group.hash,
     }
     return runs, curves, pd.DataFrame(columns=["run_id", "step", "x", "y"]), info

@@ -28,6 +28,9 @@ import tomli_w
 
 from optbench._errors import ConfigError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 FILES = ("runs.csv", "curves.csv", "trajectories.csv", "config.toml", "meta.json")
 PARTS = ".parts"
 
@@ -102,7 +105,9 @@ def load(folder: str | Path) -> Results:
     for col in ("diverged", "escaped", "selected"):
         if col in runs:
             runs[col] = runs[col].astype(bool)
-    meta = json.loads((folder / "meta.json").read_text()) if (folder / "meta.json").is_file() else {}
+    meta = (
+        json.loads((folder / "meta.json").read_text()) if (folder / "meta.json").is_file() else {}
+    )
     config = (
         tomllib.loads((folder / "config.toml").read_text())
         if (folder / "config.toml").is_file()
@@ -150,6 +155,7 @@ def write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes private files; results are shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -245,6 +251,11 @@ def prepare_folder(folder: Path, *, overwrite: bool, resume: bool) -> None:
             )
         _clear(folder)
     folder.mkdir(parents=True, exist_ok=True)
+
+
+def drop_parts(folder: Path) -> None:
+    """Remove the per-group copies once the sweep is complete (the top files hold it all)."""
+    shutil.rmtree(folder / PARTS, ignore_errors=True)
 
 
 def _clear(folder: Path) -> None:

@@ -104,8 +104,8 @@ def _error(text: str) -> ConfigError:
         (('surface = "rosenbrock"', 'surface = "rosenbrock"\nparams = { q = 1 }'), "params", "q"),
         (("learning_rate = 0.01", "learning_rate = 0.01\nb1 = 1.0"), "b1", "b1"),
         (("learning_rate = 0.01", 'learning_rate = "fast"'), "learning_rate", "number"),
-        (("name = \"t\"", 'name = "t"\ndtype = "float16"'), "dtype", "float64"),
-        (("name = \"t\"", 'name = "t"\nseeds = 0'), "seeds", "count"),
+        (('name = "t"', 'name = "t"\ndtype = "float16"'), "dtype", "float64"),
+        (('name = "t"', 'name = "t"\nseeds = 0'), "seeds", "count"),
         (
             ("learning_rate = 0.01", "learning_rate = { logspace = [0, 1], num = 3 }"),
             "learning_rate",
@@ -123,8 +123,10 @@ def test_config_errors_name_the_key_and_the_fix(change, key, words):
 
 def test_grid_over_a_switch_is_rejected():
     err = _error(
-        BASE.replace("[optimizer.adam]\nlearning_rate = 0.01",
-                     "[optimizer.rmsprop]\ncentered = [true, false]")
+        BASE.replace(
+            "[optimizer.adam]\nlearning_rate = 0.01",
+            "[optimizer.rmsprop]\ncentered = [true, false]",
+        )
     )
     assert "only numeric hyperparameters can be grids" in str(err)
     assert err.key == "optimizer.rmsprop.centered"

@@ -27,7 +27,10 @@ surface = "rosenbrock"
 
 @pytest.mark.parametrize("grid", [1, 16])
 def test_one_compile_per_group_whatever_the_grid(grid):
-    body = "seeds = 2\n" + ROSEN + """
+    body = (
+        "seeds = 2\n"
+        + ROSEN
+        + """
 [[problem]]
 surface = "quadratic"
 [optimizer.adam]
@@ -36,6 +39,7 @@ learning_rate = { logspace = [1e-3, 1e-1], num = GRID }
 learning_rate = { logspace = [1e-4, 1e-2], num = GRID }
 momentum = [0.5, 0.9]
 """.replace("GRID", str(grid))
+    )
     with count_compiles() as names:
         res = sweep(body)
     assert len(names) == 4, names
@@ -43,10 +47,14 @@ momentum = [0.5, 0.9]
 
 
 def test_log_every_keeps_final_best_and_tolerance_exact():
-    body = "tolerance = 1e-2\n" + ROSEN.replace("300", "800") + """
+    body = (
+        "tolerance = 1e-2\n"
+        + ROSEN.replace("300", "800")
+        + """
 [optimizer.adam]
 learning_rate = [0.05, 0.3]
 """
+    )
     dense = sweep("log_every = 1\n" + body)
     coarse = sweep("log_every = 37\n" + body)
     cols = ["final_loss", "best_loss", "steps_to_tol", "stop_step"]
@@ -82,17 +90,21 @@ momentum = 0.9
         path.append(x.copy())
     traj = res.trajectories.set_index("step")
     for step in (0, 1, 2, 50, 120):
-        np.testing.assert_allclose(traj.loc[step, ["x", "y"]].to_numpy(float), path[step],
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            traj.loc[step, ["x", "y"]].to_numpy(float), path[step], rtol=1e-12
+        )
     f = (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
     assert res.runs.final_loss.iloc[0] == pytest.approx(f, rel=1e-12)
 
 
 def test_divergence_is_data_and_does_not_pollute_other_runs():
-    body = ROSEN + """
+    body = (
+        ROSEN
+        + """
 [optimizer.sgd]
 learning_rate = LRS
 """
+    )
     both = sweep(body.replace("LRS", "[1e-4, 10.0]"))
     alone = sweep(body.replace("LRS", "[1e-4]"))
     ok, bad = both.runs.iloc[0], both.runs.iloc[1]
@@ -148,7 +160,9 @@ def test_same_config_same_numbers():
 
 
 def test_optax_optimizers_and_schedules_run():
-    res = sweep(ROSEN + """
+    res = sweep(
+        ROSEN
+        + """
 [optimizer.lion]
 name = "optax:lion"
 learning_rate = [1e-4, 1e-3]
@@ -156,20 +170,24 @@ learning_rate = [1e-4, 1e-3]
 name = "adam"
 learning_rate = [0.01, 0.05]
 schedule = { kind = "cosine", warmup = 10 }
-""")
+"""
+    )
     assert set(res.runs.algorithm) == {"optax:lion", "adam"}
     assert np.isfinite(res.runs.final_loss).all()
     assert (res.runs.groupby("optimizer").final_loss.min() < 24.2).all()
 
 
 def test_selection_rule():
-    runs = pd.DataFrame({
-        "problem": "p", "optimizer": "o",
-        "grid_index": [0, 0, 1, 1, 2, 2],
-        "learning_rate": [0.1, 0.1, 0.01, 0.01, 0.001, 0.001],
-        "final_loss": [0.0, 0.0, 1.0, 1.0, 1.0, 1.0],
-        "diverged": [True, False, False, False, False, False],
-    })
+    runs = pd.DataFrame(
+        {
+            "problem": "p",
+            "optimizer": "o",
+            "grid_index": [0, 0, 1, 1, 2, 2],
+            "learning_rate": [0.1, 0.1, 0.01, 0.01, 0.001, 0.001],
+            "final_loss": [0.0, 0.0, 1.0, 1.0, 1.0, 1.0],
+            "diverged": [True, False, False, False, False, False],
+        }
+    )
     # grid point 0 has a diverged seed: its mean is inf; 1 and 2 tie: the smaller lr wins
     assert select(runs).tolist() == [False, False, False, False, True, True]
 
@@ -197,7 +215,9 @@ learning_rate = 0.05
 # --------------------------------------------------------------------------- files
 
 
-BODY = ROSEN + """
+BODY = (
+    ROSEN
+    + """
 [[problem]]
 surface = "booth"
 [optimizer.adam]
@@ -205,6 +225,7 @@ learning_rate = [0.01, 0.1]
 [optimizer.sgd]
 learning_rate = 1e-3
 """
+)
 
 
 def test_results_round_trip(tmp_path):
@@ -215,11 +236,23 @@ def test_results_round_trip(tmp_path):
     pd.testing.assert_frame_equal(back.runs, res.runs, check_dtype=False)
     assert back.config == res.config
     meta = json.loads((tmp_path / "r" / "meta.json").read_text())
-    for key in ("optbench", "jax", "jaxlib", "numpy", "python", "platform", "device_kind",
-                "config_hash", "date"):
+    for key in (
+        "optbench",
+        "jax",
+        "jaxlib",
+        "numpy",
+        "python",
+        "platform",
+        "device_kind",
+        "config_hash",
+        "date",
+    ):
         assert meta[key]
     assert [(g["problem"], g["optimizer"]) for g in meta["groups"]] == [
-        ("rosenbrock", "adam"), ("rosenbrock", "sgd"), ("booth", "adam"), ("booth", "sgd")
+        ("rosenbrock", "adam"),
+        ("rosenbrock", "sgd"),
+        ("booth", "adam"),
+        ("booth", "sgd"),
     ]
     assert all(g["steps"] == 300 and g["compile_s"] > 0 for g in meta["groups"])
     assert back.surface("booth").name == "booth"
@@ -260,13 +293,13 @@ def test_interrupt_keeps_finished_groups_and_resume_finishes(tmp_path):
     skipped = []
     with count_compiles() as names:
         full = optbench.run(
-            "name='e'\n" + BODY, out, resume=True,
+            "name='e'\n" + BODY,
+            out,
+            resume=True,
             progress=lambda e, **i: skipped.append(i["skipped"]) if e == "group" else None,
         )
     assert skipped == [True, True, False, False]
     assert len(names) == 2
     assert full.meta["complete"] is True
     fresh = sweep(BODY)
-    pd.testing.assert_frame_equal(
-        full.runs.reset_index(drop=True), fresh.runs, check_dtype=False
-    )
+    pd.testing.assert_frame_equal(full.runs.reset_index(drop=True), fresh.runs, check_dtype=False)

@@ -1,0 +1,96 @@
+"""Adagrad: per-coordinate step sizes from the sum of all squared gradients."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optbench.optimizers import _base as B
+
+ADAGRAD_DEFAULTS = {
+    "learning_rate": 1e-2,
+    "eps": 1e-10,
+    "initial_accumulator_value": 0.0,
+    "eps_in_sqrt": False,
+    "weight_decay": 0.0,
+}
+
+
+class AdagradState(NamedTuple):
+    """State of :func:`adagrad`: update count and the running sum of squared gradients."""
+
+    count: jax.Array
+    sum_of_squares: B.PyTree
+
+
+def adagrad(
+    learning_rate: B.ScalarOrSchedule = 1e-2,
+    eps: B.Scalar = 1e-10,
+    initial_accumulator_value: B.Scalar = 0.0,
+    *,
+    eps_in_sqrt: bool = False,
+    weight_decay: B.Scalar = 0.0,
+) -> optax.GradientTransformation:
+    r"""Adagrad (PyTorch's ``Adagrad`` by default).
+
+    Update (s starts at ``initial_accumulator_value``)::
+
+        s <- s + g^2
+        p <- p - lr * g / (sqrt(s) + eps)
+
+    The lecture's slide writes the accumulator without the square root
+    (``p <- p - lr g / (s + eps)``); the canonical method (Duchi et al.) and every
+    library divide by ``sqrt(s)``, as done here.
+
+    With ``eps_in_sqrt=True`` the denominator is ``sqrt(s + eps)``; then
+    ``adagrad(lr, eps=1e-7, initial_accumulator_value=0.1, eps_in_sqrt=True)`` is exactly
+    ``optax.adagrad(lr)``. A coordinate whose denominator is 0 (only possible with
+    ``eps = 0`` and no gradient yet) gets a zero update, as in optax.
+
+    Args:
+      learning_rate: step size ``lr`` (> 0) or a schedule ``count -> lr``.
+      eps: ``eps`` >= 0, added to the root (or under it with ``eps_in_sqrt``).
+      initial_accumulator_value: the starting value of ``s`` (>= 0).
+      eps_in_sqrt: put ``eps`` under the square root.
+      weight_decay: coupled L2, ``g <- g + weight_decay * p`` first (needs ``params``).
+
+    References: J. Duchi, E. Hazan, Y. Singer, "Adaptive subgradient methods for online
+    learning and stochastic optimization", JMLR 2011.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from optbench import optimizers
+      >>> opt = optimizers.adagrad(learning_rate=0.5)
+      >>> params = jnp.array([1.0, -3.0])
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update(2 * params, state, params)
+      >>> params + updates  # the first step has length lr in every coordinate
+      Array([ 0.5, -2.5], dtype=float32)
+    """
+    B.check_all("adagrad", locals(), ADAGRAD_DEFAULTS)
+    in_sqrt = B.flag(eps_in_sqrt)
+
+    def init(params):
+        return AdagradState(
+            count=B.zero_count(),
+            sum_of_squares=B.full_like(params, initial_accumulator_value),
+        )
+
+    def update(grads, state, params=None):
+        grads = B.add_coupled_weight_decay("adagrad", grads, params, weight_decay)
+        s = jax.tree.map(lambda g, s: s + g * g, grads, state.sum_of_squares)
+
+        def scaled(g, s):
+            e = B.like(eps, g)
+            denom = B.select(in_sqrt, jnp.sqrt(s + e), jnp.sqrt(s) + e)
+            return jnp.where(denom > 0, g / jnp.where(denom > 0, denom, 1), 0)
+
+        direction = jax.tree.map(scaled, grads, s)
+        lr = B.learning_rate_at(learning_rate, state.count)
+        new_state = AdagradState(count=B.increment(state.count), sum_of_squares=s)
+        return B.scale_by_lr(direction, lr), new_state
+
+    return optax.GradientTransformation(init, update)

@@ -1,0 +1,285 @@
+"""Adam and its relatives: AdamW (decoupled decay), NAdam (Nesterov) and AMSGrad."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optbench._errors import ConfigError
+from optbench.optimizers import _base as B
+
+ADAM_DEFAULTS = {"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+ADAMW_DEFAULTS = ADAM_DEFAULTS | {"weight_decay": 1e-2}
+NADAM_DEFAULTS = ADAM_DEFAULTS | {"learning_rate": 2e-3}
+AMSGRAD_DEFAULTS = dict(ADAM_DEFAULTS)
+
+
+class AdamState(NamedTuple):
+    """State of :func:`adam`: count, first moment ``mu`` and second moment ``nu``."""
+
+    count: jax.Array
+    mu: B.PyTree
+    nu: B.PyTree
+
+
+class AdamWState(NamedTuple):
+    """State of :func:`adamw`: count, first moment ``mu`` and second moment ``nu``."""
+
+    count: jax.Array
+    mu: B.PyTree
+    nu: B.PyTree
+
+
+class NadamState(NamedTuple):
+    """State of :func:`nadam`: count, first moment ``mu`` and second moment ``nu``."""
+
+    count: jax.Array
+    mu: B.PyTree
+    nu: B.PyTree
+
+
+class AmsgradState(NamedTuple):
+    """State of :func:`amsgrad`: count, ``mu``, ``nu`` and the running maximum ``nu_max``."""
+
+    count: jax.Array
+    mu: B.PyTree
+    nu: B.PyTree
+    nu_max: B.PyTree
+
+
+def _adam_family(name, learning_rate, b1, b2, eps, weight_decay, *, variant, decoupled):
+    """The shared loop; ``variant`` is "adam", "nadam" or "amsgrad"."""
+    state_type = {"adam": AdamState, "adamw": AdamWState, "nadam": NadamState}.get(name)
+
+    def make_state(count, mu, nu, nu_max):
+        if variant == "amsgrad":
+            return AmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
+        return state_type(count=count, mu=mu, nu=nu)
+
+    def init(params):
+        zeros = B.zeros_like(params)
+        return make_state(B.zero_count(), zeros, zeros, zeros)
+
+    def update(grads, state, params=None):
+        if not decoupled:
+            grads = B.add_coupled_weight_decay(name, grads, params, weight_decay)
+        elif params is None and not B.is_zero(weight_decay):
+            raise ConfigError(
+                f"{name}: decoupled weight_decay={B.show(weight_decay)} needs the "
+                "parameters; call update(grads, state, params) or set weight_decay = 0",
+                key="weight_decay",
+            )
+        mu = jax.tree.map(lambda g, m: B.like(b1, g) * m + (1 - B.like(b1, g)) * g, grads, state.mu)
+        nu = jax.tree.map(
+            lambda g, v: B.like(b2, g) * v + (1 - B.like(b2, g)) * g * g, grads, state.nu
+        )
+        count = B.increment(state.count)
+        nu_max = None
+        if variant == "amsgrad":
+            nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
+
+        def direction(g, m, v):
+            if variant == "nadam":
+                b = B.like(b1, g)
+                m_hat = b * m / B.bias_correction(b1, B.increment(count), g) + (1 - b) * g / (
+                    B.bias_correction(b1, count, g)
+                )
+            else:
+                m_hat = m / B.bias_correction(b1, count, g)
+            v_hat = v / B.bias_correction(b2, count, g)
+            return m_hat / (jnp.sqrt(v_hat) + B.like(eps, g))
+
+        u = jax.tree.map(direction, grads, mu, nu if nu_max is None else nu_max)
+        if decoupled and not B.is_zero(weight_decay):
+            u = jax.tree.map(lambda u, p: u + B.like(weight_decay, p) * p, u, params)
+        lr = B.learning_rate_at(learning_rate, state.count)
+        return B.scale_by_lr(u, lr), make_state(count, mu, nu, nu_max)
+
+    return optax.GradientTransformation(init, update)
+
+
+def adam(
+    learning_rate: B.ScalarOrSchedule = 1e-3,
+    b1: B.Scalar = 0.9,
+    b2: B.Scalar = 0.999,
+    eps: B.Scalar = 1e-8,
+    *,
+    weight_decay: B.Scalar = 0.0,
+) -> optax.GradientTransformation:
+    r"""Adam (PyTorch's ``Adam``, optax's ``adam``).
+
+    Update (m, v start at 0, t = 1, 2, ...)::
+
+        m <- b1 * m + (1 - b1) * g
+        v <- b2 * v + (1 - b2) * g^2
+        m_hat = m / (1 - b1^t),  v_hat = v / (1 - b2^t)
+        p <- p - lr * m_hat / (sqrt(v_hat) + eps)
+
+    The lecture's slide writes "Adam" without the bias correction (``m`` and ``v`` used
+    directly): then the first steps are off by about ``(1 - b1) / sqrt(1 - b2)`` and the
+    early ``v`` is biased towards 0. The canonical method divides by ``1 - b^t``.
+
+    Args:
+      learning_rate: step size ``lr`` (> 0) or a schedule ``count -> lr``.
+      b1: decay of the first moment, in [0, 1).
+      b2: decay of the second moment, in [0, 1).
+      eps: ``eps`` >= 0, added to the root of the second moment.
+      weight_decay: coupled L2, ``g <- g + weight_decay * p`` first (needs ``params``).
+
+    References: D. P. Kingma, J. Ba, "Adam: a method for stochastic optimization",
+    ICLR 2015.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from optbench import optimizers
+      >>> opt = optimizers.adam(learning_rate=0.1)
+      >>> params = jnp.array([1.0, -3.0])
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update(2 * params, state, params)
+      >>> [round(float(u), 3) for u in updates]  # the first step has length lr per coordinate
+      [-0.1, 0.1]
+    """
+    B.check_all("adam", locals(), ADAM_DEFAULTS)
+    return _adam_family(
+        "adam", learning_rate, b1, b2, eps, weight_decay, variant="adam", decoupled=False
+    )
+
+
+def adamw(
+    learning_rate: B.ScalarOrSchedule = 1e-3,
+    b1: B.Scalar = 0.9,
+    b2: B.Scalar = 0.999,
+    eps: B.Scalar = 1e-8,
+    *,
+    weight_decay: B.Scalar = 1e-2,
+) -> optax.GradientTransformation:
+    r"""AdamW: Adam with decoupled weight decay (PyTorch's ``AdamW``, optax's ``adamw``).
+
+    Update: Adam's step plus a decay of the parameters that does not pass through the
+    moments::
+
+        p <- p - lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * p)
+
+    PyTorch writes it as ``p <- (1 - lr wd) p`` before Adam's step: the same thing.
+
+    Args:
+      learning_rate: step size ``lr`` (> 0) or a schedule ``count -> lr``.
+      b1: decay of the first moment, in [0, 1).
+      b2: decay of the second moment, in [0, 1).
+      eps: ``eps`` >= 0, added to the root of the second moment.
+      weight_decay: decoupled decay, >= 0 (default 1e-2 as PyTorch; optax's is 1e-4).
+
+    References: I. Loshchilov, F. Hutter, "Decoupled weight decay regularization",
+    ICLR 2019; D. P. Kingma, J. Ba, "Adam", ICLR 2015.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from optbench import optimizers
+      >>> opt = optimizers.adamw(learning_rate=0.1)
+      >>> params = jnp.array([1.0, -3.0])
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update(2 * params, state, params)
+      >>> [round(float(u), 3) for u in updates]  # Adam's -lr sign(g), minus lr * 0.01 * p
+      [-0.101, 0.103]
+    """
+    B.check_all("adamw", locals(), ADAMW_DEFAULTS)
+    return _adam_family(
+        "adamw", learning_rate, b1, b2, eps, weight_decay, variant="adam", decoupled=True
+    )
+
+
+def nadam(
+    learning_rate: B.ScalarOrSchedule = 2e-3,
+    b1: B.Scalar = 0.9,
+    b2: B.Scalar = 0.999,
+    eps: B.Scalar = 1e-8,
+    *,
+    weight_decay: B.Scalar = 0.0,
+) -> optax.GradientTransformation:
+    r"""NAdam: Adam with a Nesterov look-ahead on the first moment (optax's ``nadam``).
+
+    Update (Dozat's form with a constant ``b1``, as optax; t = 1, 2, ...)::
+
+        m <- b1 * m + (1 - b1) * g
+        v <- b2 * v + (1 - b2) * g^2
+        m_hat = b1 * m / (1 - b1^(t+1)) + (1 - b1) * g / (1 - b1^t)
+        v_hat = v / (1 - b2^t)
+        p <- p - lr * m_hat / (sqrt(v_hat) + eps)
+
+    PyTorch's ``NAdam`` is a different algorithm (a warmed-up momentum schedule
+    ``mu_t = b1 (1 - 0.5 * 0.96^(0.004 t))``) and gives a different trajectory.
+
+    Args:
+      learning_rate: step size ``lr`` (> 0) or a schedule ``count -> lr``.
+      b1: decay of the first moment, in [0, 1).
+      b2: decay of the second moment, in [0, 1).
+      eps: ``eps`` >= 0, added to the root of the second moment.
+      weight_decay: coupled L2, ``g <- g + weight_decay * p`` first (needs ``params``).
+
+    References: T. Dozat, "Incorporating Nesterov momentum into Adam", ICLR workshop
+    2016.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from optbench import optimizers
+      >>> opt = optimizers.nadam(learning_rate=0.1)
+      >>> params = jnp.array([1.0, -3.0])
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update(2 * params, state, params)
+      >>> [round(float(u), 3) for u in updates]  # (0.09 / 0.19 + 0.1 / 0.1) * lr * sign(g)
+      [-0.147, 0.147]
+    """
+    B.check_all("nadam", locals(), NADAM_DEFAULTS)
+    return _adam_family(
+        "nadam", learning_rate, b1, b2, eps, weight_decay, variant="nadam", decoupled=False
+    )
+
+
+def amsgrad(
+    learning_rate: B.ScalarOrSchedule = 1e-3,
+    b1: B.Scalar = 0.9,
+    b2: B.Scalar = 0.999,
+    eps: B.Scalar = 1e-8,
+    *,
+    weight_decay: B.Scalar = 0.0,
+) -> optax.GradientTransformation:
+    r"""AMSGrad: Adam with a non-decreasing second moment (PyTorch's ``amsgrad=True``).
+
+    Update (PyTorch's form: the maximum is taken over the raw ``v``, then bias-corrected;
+    t = 1, 2, ...)::
+
+        m <- b1 * m + (1 - b1) * g
+        v <- b2 * v + (1 - b2) * g^2
+        v_max <- max(v_max, v)
+        p <- p - lr * (m / (1 - b1^t)) / (sqrt(v_max / (1 - b2^t)) + eps)
+
+    optax's ``amsgrad`` takes the maximum over the bias-corrected ``v_hat`` instead, a
+    different trajectory.
+
+    Args:
+      learning_rate: step size ``lr`` (> 0) or a schedule ``count -> lr``.
+      b1: decay of the first moment, in [0, 1).
+      b2: decay of the second moment, in [0, 1).
+      eps: ``eps`` >= 0, added to the root of the second moment.
+      weight_decay: coupled L2, ``g <- g + weight_decay * p`` first (needs ``params``).
+
+    References: S. J. Reddi, S. Kale, S. Kumar, "On the convergence of Adam and
+    beyond", ICLR 2018.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from optbench import optimizers
+      >>> opt = optimizers.amsgrad(learning_rate=0.1)
+      >>> params = jnp.array([1.0, -3.0])
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update(2 * params, state, params)
+      >>> [round(float(u), 3) for u in updates]  # the same first step as Adam
+      [-0.1, 0.1]
+    """
+    B.check_all("amsgrad", locals(), AMSGRAD_DEFAULTS)
+    return _adam_family(
+        "amsgrad", learning_rate, b1, b2, eps, weight_decay, variant="amsgrad", decoupled=False
+    )

@@ -1,0 +1,217 @@
+"""The name -> factory registry behind :func:`optbench.optimizers.get`, including ``optax:NAME``."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import optax
+
+from optbench._errors import ConfigError, closest
+from optbench.optimizers import _base as B
+
+Factory = Callable[..., optax.GradientTransformation]
+OPTAX_PREFIX = "optax:"
+_OPTAX_FALLBACK_LR = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One registered optimizer: its factory, its hyperparameter defaults, a one-line summary."""
+
+    factory: Factory
+    defaults: dict[str, Any]
+    description: str
+    keywords: frozenset[str] | None = None  # accepted keywords; None: any (``**kwargs``)
+    required: tuple[str, ...] = ()  # keywords without a default
+
+
+_REGISTRY: dict[str, Entry] = {}
+
+
+def _ordered(defaults: Mapping[str, Any]) -> dict[str, Any]:
+    out = {"learning_rate": defaults["learning_rate"]} if "learning_rate" in defaults else {}
+    out.update((k, v) for k, v in defaults.items() if k != "learning_rate")
+    return out
+
+
+def _first_line(doc: str | None) -> str:
+    for line in (doc or "").strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def register(
+    name: str,
+    factory: Factory,
+    defaults: Mapping[str, float | bool],
+    *,
+    description: str | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Add an optimizer under ``name`` so configs and :func:`get` can use it.
+
+    Args:
+      name: the registry name (not starting with ``optax:``, which is reserved).
+      factory: any callable taking keyword hyperparameters and returning an
+        ``optax.GradientTransformation`` (optax's own factories included).
+      defaults: every hyperparameter with its default value; :func:`get` accepts exactly
+        these keywords and fills in the ones not given.
+      description: a one-line summary for ``optbench list optimizers`` (default: the first
+        line of the factory's docstring).
+      overwrite: replace an existing entry instead of raising ConfigError.
+
+    Example:
+      >>> import optax
+      >>> from optbench import optimizers
+      >>> optimizers.register("lion", optax.lion, {"learning_rate": 1e-4, "b1": 0.9, "b2": 0.99})
+      >>> optimizers.defaults("lion")
+      {'learning_rate': 0.0001, 'b1': 0.9, 'b2': 0.99}
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"optimizer names must be non-empty strings, got {name!r}", key="name")
+    if name.startswith(OPTAX_PREFIX):
+        raise ConfigError(
+            f"{name}: names starting with {OPTAX_PREFIX!r} are reserved for optax's own "
+            "optimizers; pick another name",
+            key="name",
+        )
+    if name in _REGISTRY and not overwrite:
+        raise ConfigError(
+            f"optimizer {name!r} is already registered; pass overwrite=True to replace it "
+            "or pick another name",
+            key="name",
+        )
+    if not callable(factory):
+        raise ConfigError(f"{name}: the factory must be callable, got {factory!r}", key="name")
+    defaults = _ordered(defaults)
+    B.check_all(name, defaults, defaults)
+    summary = description or _first_line(factory.__doc__) or f"user optimizer {name}"
+    _REGISTRY[name] = Entry(factory, defaults, summary, frozenset(defaults))
+
+
+def _optax_candidates() -> list[str]:
+    return [
+        n
+        for n in dir(optax)
+        if not n.startswith("_") and n.islower() and callable(getattr(optax, n))
+    ]
+
+
+def _optax_entry(name: str) -> Entry:
+    attr = name[len(OPTAX_PREFIX) :]
+    factory = getattr(optax, attr, None) if attr and not attr.startswith("_") else None
+    if not callable(factory):
+        raise ConfigError(
+            f"unknown optax optimizer {name!r}; {closest(attr, _optax_candidates())}",
+            key="name",
+        )
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        signature = None
+    defaults: dict[str, Any] = {}
+    accepted: set[str] | None = set()
+    required: list[str] = []
+    for param in signature.parameters.values() if signature else ():
+        if param.kind is param.VAR_KEYWORD:
+            accepted = None
+            continue
+        if param.kind is param.VAR_POSITIONAL:
+            continue
+        if accepted is not None:
+            accepted.add(param.name)
+        if param.default is param.empty:
+            required.append(param.name)
+        elif isinstance(param.default, bool | int | float):
+            defaults[param.name] = param.default
+    if "learning_rate" in required or (
+        "learning_rate" in (accepted or ()) and "learning_rate" not in defaults
+    ):
+        # optax leaves the learning rate without a (numeric) default; configs need one
+        builtin = _REGISTRY.get(attr)
+        lr = builtin.defaults.get("learning_rate") if builtin else None
+        defaults["learning_rate"] = lr if lr is not None else _OPTAX_FALLBACK_LR
+        required = [r for r in required if r != "learning_rate"]
+    summary = f"optax.{attr}: {_first_line(factory.__doc__)}"
+    keywords = None if accepted is None else frozenset(accepted)
+    return Entry(factory, _ordered(defaults), summary, keywords, tuple(required))
+
+
+def _entry(name: str) -> Entry:
+    if isinstance(name, str) and name.startswith(OPTAX_PREFIX):
+        return _optax_entry(name)
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown optimizer {name!r}; {closest(str(name), _REGISTRY)} "
+            f"(or use 'optax:NAME' for one of optax's own)",
+            key="name",
+        ) from None
+
+
+def get(name: str, **hparams: Any) -> optax.GradientTransformation:
+    """The optimizer ``name`` built with ``hparams``; missing hyperparameters take defaults.
+
+    ``name`` is a registry name (see :func:`names`) or ``"optax:NAME"`` for
+    ``getattr(optax, NAME)``, whose keywords are checked against its signature. Any numeric
+    hyperparameter may be a traced JAX value (validation then skips it) and
+    ``learning_rate`` may be a schedule ``count -> lr``.
+
+    Raises:
+      ConfigError: unknown name or keyword (with the closest valid names), or an invalid
+        concrete value (learning rate <= 0, a decay outside [0, 1), eps < 0, ...).
+
+    Example:
+      >>> from optbench import optimizers
+      >>> opt = optimizers.get("adam", learning_rate=3e-4)
+      >>> opt = optimizers.get("optax:adam", learning_rate=3e-4, b2=0.99)
+    """
+    entry = _entry(name)
+    if entry.keywords is not None:
+        for key in hparams:
+            if key not in entry.keywords:
+                raise ConfigError(
+                    f"{name}: unknown hyperparameter {key!r}; {closest(key, entry.keywords)}",
+                    key=key,
+                )
+    for key in entry.required:
+        if key not in hparams:
+            raise ConfigError(
+                f"{name}: {key} has no default and must be given, e.g. {key} = 1e-3", key=key
+            )
+    full = {**entry.defaults, **hparams}
+    B.check_all(name, full, entry.defaults)
+    return entry.factory(**full)
+
+
+def names() -> list[str]:
+    """The registered optimizer names: the built-ins in the design table's order, then others.
+
+    ``optax:NAME`` names are accepted by :func:`get` too but are not listed.
+    """
+    return list(_REGISTRY)
+
+
+def defaults(name: str) -> dict[str, Any]:
+    """Every hyperparameter of ``name`` with its default, ``learning_rate`` first.
+
+    For ``optax:NAME`` these are the numeric and boolean defaults of optax's signature,
+    plus ``learning_rate`` where optax gives it none: the default of optbench's optimizer
+    of the same name if there is one, else 1e-3.
+
+    Example:
+      >>> from optbench import optimizers
+      >>> optimizers.defaults("adam")
+      {'learning_rate': 0.001, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-08, 'weight_decay': 0.0}
+    """
+    return dict(_entry(name).defaults)
+
+
+def describe(name: str) -> str:
+    """A one-line summary of ``name`` (what ``optbench list optimizers`` prints)."""
+    return _entry(name).description

@@ -1,0 +1,129 @@
+"""Reading a results folder the way the renderers need it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optbench._errors import ConfigError
+from optbench.rendering._style import ordered
+
+
+def load(path: str | Path) -> Any:
+    """``optbench.results.load(path)``, with a clear error for a folder that is not one."""
+    from optbench import results
+
+    p = Path(path)
+    if not (p / "runs.csv").is_file():
+        raise ConfigError(
+            f"{p} is not a results folder (no runs.csv); pass the folder that "
+            "`optbench run` wrote, e.g. results/quickstart",
+            file=str(p),
+        )
+    return results.load(p)
+
+
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    if name in df.columns:
+        return df[name]
+    return pd.Series([np.nan] * len(df), index=df.index)
+
+
+def is_task(runs: pd.DataFrame) -> pd.Series:
+    """Rows of task problems (a non-empty ``task`` column)."""
+    t = _column(runs, "task")
+    return t.notna() & (t.astype(str).str.len() > 0) & (t.astype(str) != "nan")
+
+
+def problems(res: Any) -> list[str]:
+    """Problem labels in config order (falling back to their order in runs.csv)."""
+    seen = ordered(res.runs["problem"].astype(str))
+    conf = [str(p.get("label", p.get("surface", p.get("task", "")))) for p in _problems(res)]
+    return [p for p in conf if p in seen] + [p for p in seen if p not in conf]
+
+
+def optimizers(res: Any) -> list[str]:
+    """Optimizer labels in config order (this order fixes their colours everywhere)."""
+    seen = ordered(res.runs["optimizer"].astype(str))
+    conf = [str(k) for k in (res.config or {}).get("optimizer", {})]
+    return [o for o in conf if o in seen] + [o for o in seen if o not in conf]
+
+
+def _problems(res: Any) -> list[dict]:
+    probs = (res.config or {}).get("problem", [])
+    return list(probs) if isinstance(probs, list) else []
+
+
+def problem_config(res: Any, label: str) -> dict:
+    """The resolved config table of one problem ({} when absent)."""
+    for p in _problems(res):
+        if str(p.get("label", p.get("surface", p.get("task", "")))) == label:
+            return dict(p)
+    return {}
+
+
+def two_d_surfaces(res: Any) -> list[str]:
+    """Labels of the problems that have trajectories to animate (2-D surfaces)."""
+    traj = res.trajectories
+    if traj is None or len(traj) == 0:
+        return []
+    with_traj = set(traj["run_id"].astype(str))
+    runs = res.runs[~is_task(res.runs)]
+    out = []
+    for label in problems(res):
+        ids = runs.loc[runs["problem"].astype(str) == label, "run_id"].astype(str)
+        if len(ids) and with_traj.intersection(ids):
+            out.append(label)
+    return out
+
+
+def selected(res: Any, problem: str) -> pd.DataFrame:
+    """The selected runs of a problem (all seeds and starts of each optimizer's best point)."""
+    r = res.runs
+    mask = (r["problem"].astype(str) == problem) & r["selected"].astype(bool)
+    return r[mask]
+
+
+def objective(runs: pd.DataFrame) -> str:
+    """The column the selection minimised: ``val_loss`` for tasks, ``final_loss`` otherwise."""
+    if is_task(runs).any() and "val_loss" in runs.columns and runs["val_loss"].notna().any():
+        return "val_loss"
+    return "final_loss"
+
+
+def hyperparameters(runs: pd.DataFrame) -> list[str]:
+    """Hyperparameter columns present in runs.csv (learning_rate first)."""
+    known = {
+        "run_id",
+        "problem",
+        "surface",
+        "task",
+        "optimizer",
+        "algorithm",
+        "grid_index",
+        "seed",
+        "start",
+        "start_x",
+        "start_y",
+        "final_loss",
+        "best_loss",
+        "steps_to_tol",
+        "diverged",
+        "escaped",
+        "stop_step",
+        "final_train_loss",
+        "val_loss",
+        "test_loss",
+        "test_accuracy",
+        "selected",
+        "learning_rate",
+    }
+    cols = [
+        c
+        for c in runs.columns
+        if c not in known and not c.startswith("param_") and pd.api.types.is_numeric_dtype(runs[c])
+    ]
+    return ["learning_rate", *cols] if "learning_rate" in runs.columns else cols

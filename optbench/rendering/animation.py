@@ -1,0 +1,182 @@
+"""``render(dir)``: one animated contour plot per 2-D surface problem, plus its last frame."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optbench._errors import ConfigError
+from optbench.rendering import _inputs, _style
+from optbench.rendering.gif import animate, delays, frame_steps
+from optbench.rendering.levels import background, evaluate_points, loss_axis
+from optbench.rendering.scene import Frame, Scene, Track
+
+
+def render(
+    dir: str | Path,
+    *,
+    frames: int = 150,
+    duration: float = 8.0,
+    hold: float = 2.5,
+    size: tuple[int, int] = (1000, 500),
+    max_bytes: int = 2_000_000,
+    schedule: str = "log",
+    problems: list[str] | None = None,
+    mp4: bool = True,
+) -> list[Path]:
+    """Animate every 2-D surface problem of a results folder; return the files written.
+
+    For each problem: ``DIR/<problem>.gif`` (all optimizers' selected runs on one contour
+    plot beside a loss-vs-step panel; ``frames`` frames on a ``"log"`` or ``"linear"``
+    step schedule over ``duration`` seconds, the last held ``hold`` seconds; at most
+    ``max_bytes``), its last frame as ``.png`` and ``.pdf``, and ``.mp4`` when
+    ``imageio-ffmpeg`` is installed. Raises ``ConfigError`` when the folder has no 2-D
+    surface problem.
+
+    Example::
+
+        import optbench
+        res = optbench.run("quickstart", out="results/quickstart")
+        optbench.render("results/quickstart")
+    """
+    if schedule not in ("log", "linear"):
+        raise ConfigError(f"unknown frame schedule {schedule!r}; use 'log' or 'linear'")
+    if frames < 2:
+        raise ConfigError(f"frames must be at least 2, got {frames}", key="frames")
+    res = _inputs.load(dir)
+    labels = _inputs.two_d_surfaces(res)
+    if not labels:
+        raise ConfigError(
+            "no 2-D surface problem to animate (only tasks or higher-dimensional surfaces); "
+            f"use `optbench report {dir}` for loss curves and tables instead",
+            file=str(dir),
+        )
+    if problems is not None:
+        unknown = [p for p in problems if p not in labels]
+        if unknown:
+            raise ConfigError(
+                f"no 2-D surface problem {unknown[0]!r}; " + _style_closest(unknown[0], labels),
+                key="problems",
+            )
+        labels = [p for p in labels if p in problems]
+    out: list[Path] = []
+    colors = _style.colors(_inputs.optimizers(res))
+    for label in labels:
+        scene, tracks = build(res, label, colors)
+        base = Path(dir) / _style.slug(label)
+        info = animate(
+            scene,
+            tracks,
+            base.with_suffix(".gif"),
+            frames=frames,
+            duration=duration,
+            hold=hold,
+            size=size,
+            max_bytes=max_bytes,
+            schedule=schedule,
+        )
+        out.append(base.with_suffix(".gif"))
+        out += _stills(scene, tracks, base, size, int(info.steps[-1]))
+        if mp4 and importlib.util.find_spec("imageio_ffmpeg") is not None:
+            out += _mp4(scene, tracks, base, frames, duration, hold, size, schedule)
+    return out
+
+
+def _style_closest(name: str, valid: list[str]) -> str:
+    from optbench._errors import closest
+
+    return closest(name, valid)
+
+
+def build(res: Any, label: str, colors: dict[str, str]) -> tuple[Scene, list[Track]]:
+    """The scene (background, marks, loss axis) and tracks of one problem."""
+    surf = res.surface(label)
+    runs = _inputs.selected(res, label)
+    traj = res.trajectories
+    traj = traj[traj["run_id"].astype(str).isin(runs["run_id"].astype(str))]
+    by_run = {rid: g.sort_values("step") for rid, g in traj.groupby(traj["run_id"].astype(str))}
+    noisy = float(_inputs.problem_config(res, label).get("noise", 0) or 0) > 0
+    tracks: list[Track] = []
+    for opt in _inputs.optimizers(res):
+        rows = runs[runs["optimizer"].astype(str) == opt].sort_values(["seed", "start"])
+        if rows.empty:
+            continue
+        first_seed = rows["seed"].iloc[0]
+        lr = rows["learning_rate"].iloc[0] if "learning_rate" in rows else float("nan")
+        first = True
+        for _, r in rows.iterrows():
+            g = by_run.get(str(r["run_id"]))
+            faint = r["seed"] != first_seed
+            if g is None or len(g) == 0 or (faint and not noisy):
+                continue
+            xy = g[["x", "y"]].to_numpy(dtype=float)
+            status = (
+                "diverged" if bool(r["diverged"]) else "escaped" if bool(r["escaped"]) else "ok"
+            )
+            legend = f"{opt}  lr={_style.fmt(lr)}"
+            if status != "ok" and not faint:
+                legend += f" ({status} at {int(r['stop_step']):,})"
+            loss = evaluate_points(surf.fn, xy)
+            tracks.append(
+                Track(
+                    legend,
+                    colors[opt],
+                    g["step"].to_numpy(dtype=np.int64),
+                    xy,
+                    loss,
+                    status=status,
+                    faint=faint,
+                    legend=first and not faint,
+                )
+            )
+            first = first and faint
+    bounds = np.asarray(surf.plot_bounds, dtype=float)
+    bg = background(
+        surf.fn, bounds, min_value=surf.min_value, bounded_below=bool(surf.bounded_below)
+    )
+    starts = runs[["start_x", "start_y"]].drop_duplicates().to_numpy(dtype=float)
+    minima = np.array([np.asarray(p, dtype=float)[:2] for p, _ in (surf.minima or [])])
+    main = [t.loss for t in tracks if not t.faint] or [np.ones(1)]
+    axis = loss_axis(
+        np.concatenate(main), min_value=surf.min_value, bounded_below=bool(surf.bounded_below)
+    )
+    coords = tuple(getattr(surf, "coords", None) or ("x", "y"))[:2]
+    title = label if label == surf.name else f"{label} ({surf.name})"
+    return (
+        Scene(
+            bg, title, starts=starts, minima=minima.reshape(-1, 2), loss_axis=axis, coords=coords
+        ),
+        tracks,
+    )
+
+
+def _stills(scene: Scene, tracks: list[Track], base: Path, size, step: int) -> list[Path]:
+    fig = Frame(scene, tracks, size=size).finish(step)
+    png, pdf = base.with_suffix(".png"), base.with_suffix(".pdf")
+    fig.savefig(png, dpi=200)
+    fig.savefig(pdf)
+    return [png, pdf]
+
+
+def _mp4(scene, tracks, base: Path, frames, duration, hold, size, schedule) -> list[Path]:
+    try:
+        import imageio.v2 as iio2
+
+        steps = frame_steps(np.concatenate([t.steps for t in tracks]), frames, schedule)
+        frame = Frame(scene, tracks, size=size)
+        fps = 1000.0 / delays(len(steps), duration, hold)[0]
+        held = round(hold * fps)
+        imgs = [frame.rgb(int(s)) for s in steps]
+        imgs += [imgs[-1]] * held
+        path = base.with_suffix(".mp4")
+        with iio2.get_writer(path, fps=fps, codec="libx264", macro_block_size=2) as w:
+            for im in imgs:
+                w.append_data(im)
+        return [path]
+    except Exception as e:  # optional output: never fail the GIFs for it
+        warnings.warn(f"MP4 not written ({e})", stacklevel=2)
+        return []

@@ -1,0 +1,241 @@
+"""``report(dir)``: a self-contained HTML page of a results folder, with its figures
+(PNG for the page, PDF for papers) and the summary table as CSV and LaTeX."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+import pandas as pd
+
+from optbench.rendering import _inputs, _style, figures
+from optbench.rendering.summary import summary, to_latex
+
+CSS = """
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial,
+  sans-serif; color: #222; max-width: 1100px; margin: 0 auto; padding: 24px 32px 64px; }
+h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 20px; margin: 36px 0 8px;
+  border-bottom: 1px solid #ddd; padding-bottom: 4px; } h3 { font-size: 16px; margin: 20px 0 6px; }
+.sub { color: #666; margin: 0 0 16px; }
+figure { margin: 12px 0; } figure img { max-width: 100%; height: auto; display: block;
+  border: 1px solid #eee; } figcaption { color: #555; font-size: 13px; margin-top: 4px; }
+.row { display: flex; flex-wrap: wrap; gap: 16px; } .row figure { flex: 1 1 480px; min-width: 0; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 10px; text-align: right; border-bottom: 1px solid #eee; white-space: nowrap; }
+th { border-bottom: 2px solid #999; background: #fafafa; }
+td.l, th.l { text-align: left; } .sw { display: inline-block; width: 10px; height: 10px;
+  border-radius: 2px; margin-right: 6px; }
+pre { background: #f6f6f6; padding: 10px 14px; overflow-x: auto; font-size: 12.5px; }
+a { color: #0b62a4; }
+"""
+
+
+def report(dir: str | Path) -> Path:
+    """Write ``DIR/report.html`` (plus ``DIR/figures/``, ``summary.csv``, ``summary.tex``).
+
+    The page needs no network: figures are files beside it, styles are inline. Per
+    problem: loss curves (median and interquartile band over seeds), the learning-rate
+    sensitivity, the animation if ``render`` made one, task metrics and, for recurrent
+    tasks, the gradient norm w.r.t. the first hidden state. Then the summary table, the
+    config and the run's metadata. Returns the path of the page.
+
+    Example::
+
+        import optbench
+        optbench.report("results/quickstart")  # -> results/quickstart/report.html
+    """
+    folder = Path(dir)
+    res = _inputs.load(folder)
+    figdir = folder / "figures"
+    figdir.mkdir(exist_ok=True)
+    colors = _style.colors(_inputs.optimizers(res))
+    table = summary(res)
+    table.to_csv(folder / "summary.csv", index=False)
+    (folder / "summary.tex").write_text(to_latex(table))
+    body = [_header(res, folder)]
+    body.append("<h2>Summary</h2>" + _summary_html(table, colors))
+    body.append(
+        '<p class="sub">Downloads: <a href="summary.csv">summary.csv</a> · '
+        '<a href="summary.tex">summary.tex</a> (booktabs) · <a href="runs.csv">runs.csv</a> · '
+        '<a href="curves.csv">curves.csv</a></p>'
+    )
+    with mpl.rc_context(_style.RC):
+        for problem in _inputs.problems(res):
+            body.append(_problem(res, problem, folder, figdir, colors))
+    body.append(_config_meta(res, folder))
+    title = html.escape(str((res.config or {}).get("name") or folder.name))
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>optbench: {title}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+    out = folder / "report.html"
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def _save(fig, figdir: Path, name: str) -> str:
+    fig.savefig(figdir / f"{name}.png", dpi=150)
+    fig.savefig(figdir / f"{name}.pdf")
+    return f"figures/{name}.png"
+
+
+def _img(src: str, caption: str, pdf: bool = True) -> str:
+    link = f' (<a href="{src[:-4]}.pdf">PDF</a>)' if pdf else ""
+    return (
+        f'<figure><img src="{html.escape(src)}" alt="{html.escape(caption)}" loading="lazy">'
+        f"<figcaption>{html.escape(caption)}{link}</figcaption></figure>"
+    )
+
+
+def _problem(res: Any, problem: str, folder: Path, figdir: Path, colors) -> str:
+    slug = _style.slug(problem)
+    spec = _inputs.problem_config(res, problem)
+    kind = f"task {spec['task']}" if "task" in spec else f"surface {spec.get('surface', '?')}"
+    parts = [f"<h2>{html.escape(problem)}</h2><p class='sub'>{html.escape(kind)}</p>"]
+    gif = folder / f"{slug}.gif"
+    if gif.is_file():
+        parts.append(
+            _img(f"{slug}.gif", "Trajectories of the selected runs (animated).", pdf=False)
+        )
+    row = []
+    row.append(
+        _img(
+            _save(figures.loss_curves(res, problem, colors), figdir, f"{slug}-loss"),
+            "Loss vs step of the selected runs.",
+        )
+    )
+    row.append(
+        _img(
+            _save(figures.sensitivity(res, problem, colors), figdir, f"{slug}-sensitivity"),
+            "Learning-rate sensitivity.",
+        )
+    )
+    parts.append('<div class="row">' + "".join(row) + "</div>")
+    fig = figures.task_curves(res, problem, colors)
+    if fig is not None:
+        parts.append(_img(_save(fig, figdir, f"{slug}-metrics"), "Task metrics."))
+    fig = figures.grad_norm(res, problem, colors)
+    if fig is not None:
+        parts.append(
+            _img(
+                _save(fig, figdir, f"{slug}-grad-h0"),
+                "Gradient norm w.r.t. the first hidden state (vanishing gradient).",
+            )
+        )
+    return "\n".join(parts)
+
+
+def _header(res: Any, folder: Path) -> str:
+    meta = res.meta or {}
+    name = (res.config or {}).get("name") or folder.name
+    bits = [
+        f"{len(res.runs):,} runs",
+        f"{res.runs['problem'].nunique()} problems",
+        f"{res.runs['optimizer'].nunique()} optimizers",
+    ]
+    if meta.get("date"):
+        bits.append(str(meta["date"]))
+    sub = html.escape(" · ".join(bits))
+    return f"<h1>optbench: {html.escape(str(name))}</h1><p class='sub'>{sub}</p>"
+
+
+def _summary_html(table: pd.DataFrame, colors: dict[str, str]) -> str:
+    f = _style.fmt
+    head = [
+        "problem",
+        "optimizer",
+        "lr",
+        "final loss",
+        "IQR",
+        "best loss",
+        "steps to tol.",
+        "reached",
+        "diverged",
+        "escaped",
+        "grid",
+    ]
+    out = ['<div class="scroll"><table><thead><tr>']
+    out += [f'<th class="{"l" if i < 2 else ""}">{h}</th>' for i, h in enumerate(head)]
+    out.append("</tr></thead><tbody>")
+    for _, r in table.iterrows():
+        sw = f'<span class="sw" style="background:{colors.get(r["optimizer"], "#888")}"></span>'
+        cells = [
+            f'<td class="l">{html.escape(str(r["problem"]))}</td>',
+            f'<td class="l">{sw}{html.escape(str(r["optimizer"]))}</td>',
+            *(
+                f"<td>{html.escape(v)}</td>"
+                for v in (
+                    f(r["learning_rate"]),
+                    f(r["final_loss_median"]),
+                    f"[{f(r['final_loss_q25'])}, {f(r['final_loss_q75'])}]",
+                    f(r["best_loss_median"]),
+                    f(r["steps_to_tol_median"]),
+                    f"{r['reached_fraction']:.0%}",
+                    f"{r['diverged_fraction']:.0%}",
+                    f"{r['escaped_fraction']:.0%}",
+                    str(int(r["grid_size"])),
+                )
+            ),
+        ]
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    out.append(
+        "<p class='sub'>Median and interquartile range over seeds and starts of each "
+        "optimizer's selected grid point (lowest mean final loss; validation loss for tasks).</p>"
+    )
+    return "".join(out)
+
+
+def _config_meta(res: Any, folder: Path) -> str:
+    meta = dict(res.meta or {})
+    parts = ["<h2>Machine and timing</h2>"]
+    versions = meta.get("versions", {})
+    info = {
+        **{k: v for k, v in versions.items()},
+        "platform": meta.get("platform", ""),
+        "device": meta.get("device_kind", ""),
+        "config hash": meta.get("config_hash", ""),
+    }
+    parts.append(
+        "<table><tbody>"
+        + "".join(
+            f'<tr><th class="l">{html.escape(str(k))}</th>'
+            f'<td class="l">{html.escape(str(v))}</td></tr>'
+            for k, v in info.items()
+        )
+        + "</tbody></table>"
+    )
+    groups = meta.get("groups") or []
+    if groups:
+        parts.append("<h3>Per group</h3><div class='scroll'><table><thead><tr>")
+        cols = ["problem", "optimizer", "runs", "steps", "compile_s", "run_s"]
+        parts.append(
+            "".join(f'<th class="{"l" if i < 2 else ""}">{c}</th>' for i, c in enumerate(cols))
+            + "</tr></thead><tbody>"
+        )
+        for g in groups:
+            parts.append(
+                "<tr>"
+                + "".join(
+                    f'<td class="{"l" if i < 2 else ""}">{html.escape(_cell(g.get(c)))}</td>'
+                    for i, c in enumerate(cols)
+                )
+                + "</tr>"
+            )
+        parts.append("</tbody></table></div>")
+    parts.append("<h2>Config</h2>")
+    cfg = folder / "config.toml"
+    text = cfg.read_text() if cfg.is_file() else json.dumps(res.config, indent=2, default=str)
+    parts.append(f"<pre>{html.escape(text)}</pre>")
+    return "\n".join(parts)
+
+
+def _cell(v: Any) -> str:
+    return _style.fmt(v) if isinstance(v, float) else "" if v is None else str(v)

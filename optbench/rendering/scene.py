@@ -1,0 +1,300 @@
+"""One animation frame: a static contour background and the artists that move.
+
+The figure is drawn once with every moving artist marked ``animated``; the pixels are
+kept (``copy_from_bbox``) and each frame restores them and draws only the trails, heads,
+loss curves, cursor and step counter (``draw_artist``): matplotlib blitting on the Agg
+canvas, with no display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from optbench.rendering import _style
+from optbench.rendering.levels import Background, LossAxis
+
+_CMAP_CACHE: dict[str, object] = {}
+
+
+@dataclass
+class Track:
+    """One run's path: ``xy[i]`` after ``steps[i]`` steps, with its ``loss`` there.
+
+    ``status`` is ``"ok"``, ``"diverged"`` (a cross where it stopped) or ``"escaped"``.
+    A ``faint`` track (another seed) is drawn thin and pale, without a head or legend.
+    """
+
+    label: str
+    color: str
+    steps: np.ndarray
+    xy: np.ndarray
+    loss: np.ndarray
+    status: str = "ok"
+    faint: bool = False
+    legend: bool = True
+
+
+@dataclass
+class Scene:
+    """Everything static in an animation: background, title, marked points, axes."""
+
+    background: Background
+    title: str = ""
+    starts: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    minima: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    loss_axis: LossAxis | None = None
+    coords: tuple[str, str] = ("x", "y")
+
+
+def _pale_cmap():
+    if "pale" not in _CMAP_CACHE:
+        from matplotlib import colormaps
+        from matplotlib.colors import ListedColormap
+
+        base = colormaps["viridis"](np.linspace(0.0, 1.0, 256))
+        base[:, :3] = 0.42 * base[:, :3] + 0.58  # blend with white: paths stay in front
+        _CMAP_CACHE["pale"] = ListedColormap(base)
+    return _CMAP_CACHE["pale"]
+
+
+class Frame:
+    """A figure for ``scene`` and ``tracks`` that redraws itself at any step, fast.
+
+    ``Frame(scene, tracks, size=(1000, 500), dpi=100).rgb(step)`` returns the frame at
+    ``step`` as an ``[H, W, 3]`` uint8 array.
+    """
+
+    def __init__(
+        self,
+        scene: Scene,
+        tracks: list[Track],
+        *,
+        size: tuple[int, int] = (1000, 500),
+        dpi: float = 100.0,
+    ):
+        self.scene, self.tracks = scene, tracks
+        w, h = size
+        self.fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi, layout="constrained")
+        self.canvas = FigureCanvasAgg(self.fig)
+        with _rc():
+            self._build()
+        self._bg = None
+
+    # --- static part -------------------------------------------------------------------
+    def _build(self) -> None:
+        scene, fig = self.scene, self.fig
+        if scene.loss_axis is not None:
+            ax, lax = fig.subplots(1, 2, width_ratios=[1.0, 1.05])
+        else:
+            ax, lax = fig.subplots(1, 1), None
+        self.ax, self.lax = ax, lax
+        bg = scene.background
+        ax.contourf(bg.x, bg.y, bg.z, levels=bg.levels, cmap=_pale_cmap(), extend="both")
+        ax.contour(bg.x, bg.y, bg.z, levels=bg.levels, colors="0.35", linewidths=0.5, alpha=0.5)
+        ax.set_xlim(*bg.bounds[0])
+        ax.set_ylim(*bg.bounds[1])
+        ax.set_xlabel(scene.coords[0])
+        ax.set_ylabel(scene.coords[1], rotation=0, labelpad=8)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(True)
+        handles: list = []
+        if len(scene.minima):
+            ax.plot(*np.asarray(scene.minima).T, "*", ms=13, mfc="gold", mec="0.15", mew=0.8)
+            handles.append(Line2D([], [], ls="", marker="*", ms=11, mfc="gold", mec="0.15"))
+            handles[-1].set_label("minimum")
+        if len(scene.starts):
+            ax.plot(*np.asarray(scene.starts).T, "o", ms=7, mfc="white", mec="0.1", mew=1.3)
+            handles.append(Line2D([], [], ls="", marker="o", ms=7, mfc="white", mec="0.1"))
+            handles[-1].set_label("start")
+        if scene.title:
+            fig.suptitle(scene.title, fontsize=12)
+
+        self.moving: list = []  # (axes, artist) in drawing order
+        faint = [t for t in self.tracks if t.faint]
+        main = [t for t in self.tracks if not t.faint]
+        self._artists = []
+        self._lends = {}
+        for t in faint + main:
+            lw, alpha = (0.8, 0.3) if t.faint else (2.0, 0.95)
+            trail = ax.plot([], [], "-", color=t.color, lw=lw, alpha=alpha, animated=True)[0]
+            head = end = curve = None
+            if not t.faint:
+                head = ax.plot(
+                    [], [], "o", color=t.color, ms=7, mec="white", mew=1.0, animated=True
+                )[0]
+                if t.status == "diverged":
+                    end = ax.plot(
+                        [],
+                        [],
+                        "X",
+                        color=t.color,
+                        ms=12,
+                        mec="black",
+                        mew=0.8,
+                        animated=True,
+                        clip_on=False,
+                    )[0]
+                    if lax is not None:
+                        self._lends[id(t)] = lax.plot(
+                            [],
+                            [],
+                            "X",
+                            color=t.color,
+                            ms=10,
+                            mec="black",
+                            mew=0.8,
+                            animated=True,
+                            clip_on=False,
+                        )[0]
+            if lax is not None:
+                curve = lax.plot(
+                    [],
+                    [],
+                    "-",
+                    color=t.color,
+                    lw=0.8 if t.faint else 1.8,
+                    alpha=0.3 if t.faint else 0.95,
+                    animated=True,
+                )[0]
+            self._artists.append((t, trail, head, end, curve))
+            if t.legend and not t.faint:
+                h = Line2D([], [], color=t.color, lw=2.0, marker="o", ms=5)
+                h.set_label(t.label)
+                handles.append(h)
+        self.step_text = ax.text(
+            0.03,
+            0.97,
+            "",
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=11,
+            family="monospace",
+            animated=True,
+            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.6", "alpha": 0.85},
+        )
+        self.cursor = None
+        if lax is not None:
+            self._setup_loss_axes(lax)
+        ncol = max(1, min(len(handles), 4 if lax is not None else 3))
+        fig.legend(handles=handles, loc="outside lower center", ncol=ncol, frameon=False)
+
+    def _setup_loss_axes(self, lax) -> None:
+        la = self.scene.loss_axis
+        assert la is not None
+        smax = max((int(t.steps[-1]) for t in self.tracks if len(t.steps)), default=1)
+        lax.set_xscale("symlog", linthresh=1.0, linscale=0.3)
+        lax.set_xlim(0, max(smax, 1) * 1.05)
+        la.apply(lax)
+        # diverged runs leave through the top: they do not set the scale
+        kept = [t.loss for t in self.tracks if t.status != "diverged"]
+        kept += [t.loss[:1] for t in self.tracks if t.status == "diverged"]
+        vals = np.concatenate([la.transform(v) for v in kept] or [np.ones(1)])
+        vals = vals[np.isfinite(vals)]
+        if la.scale == "log":
+            vals = vals[vals > 0]
+        if vals.size:
+            lo, hi = float(vals.min()), float(vals.max())
+            if la.scale == "log":
+                lax.set_ylim(lo / 2.0, hi * 2.0)
+            else:
+                pad = 0.05 * max(hi - lo, la.linthresh)
+                lax.set_ylim(lo - pad, hi + pad)
+        lax.set_xlabel("step")
+        lax.grid(True, which="major", color="0.9", lw=0.6)
+        self.cursor = lax.axvline(0, color="0.3", lw=1.0, ls="--", animated=True)
+
+    # --- moving part -------------------------------------------------------------------
+    def _draw_static(self) -> None:
+        for a in self._moving():
+            a.set_in_layout(False)
+        with _rc():
+            self.canvas.draw()
+        self._bg = self.canvas.copy_from_bbox(self.fig.bbox)
+
+    def draw(self, step: int) -> None:
+        """Draw the frame at ``step`` into the canvas (blitting)."""
+        if self._bg is None:
+            self._draw_static()
+        self.canvas.restore_region(self._bg)
+        ax, lax = self.ax, self.lax
+        la = self.scene.loss_axis
+        for t, trail, head, end, curve in self._artists:
+            k = int(np.searchsorted(t.steps, step, side="right"))
+            trail.set_data(t.xy[:k, 0], t.xy[:k, 1])
+            ax.draw_artist(trail)
+            if head is not None and k:
+                head.set_data(t.xy[k - 1 : k, 0], t.xy[k - 1 : k, 1])
+                ax.draw_artist(head)
+            if curve is not None and la is not None:
+                curve.set_data(t.steps[:k], la.transform(t.loss[:k]))
+                lax.draw_artist(curve)
+            if end is not None and k == len(t.steps) and k:
+                end.set_data(*_stop_point(t.xy, self.scene.background.bounds))
+                ax.draw_artist(end)
+                lend = self._lends.get(id(t))
+                if lend is not None:
+                    lend.set_data(*_stop_loss(t, la, lax.get_ylim()))
+                    lax.draw_artist(lend)
+        if self.cursor is not None:
+            self.cursor.set_xdata([step, step])
+            lax.draw_artist(self.cursor)
+        self.step_text.set_text(f"step {step:,}")
+        ax.draw_artist(self.step_text)
+
+    def _moving(self) -> list:
+        out = [a for row in self._artists for a in row[1:] if a is not None]
+        out += [*self._lends.values(), self.step_text]
+        return out + ([self.cursor] if self.cursor is not None else [])
+
+    def rgb(self, step: int) -> np.ndarray:
+        """The frame at ``step`` as an ``[H, W, 3]`` uint8 array."""
+        self.draw(step)
+        return np.asarray(self.canvas.buffer_rgba())[:, :, :3].copy()
+
+    def finish(self, step: int) -> Figure:
+        """Turn the moving artists static at ``step`` (for PNG/PDF export); returns the figure."""
+        self.draw(step)
+        for a in self._moving():
+            a.set_animated(False)
+        if self.cursor is not None:
+            self.cursor.set_visible(False)
+        self._bg = None
+        return self.fig
+
+
+def _stop_point(xy: np.ndarray, bounds: np.ndarray) -> tuple[list, list]:
+    """Where a diverged path stopped, or where it left the plot box if it did."""
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if not len(xy):
+        return [], []
+    inside = ((xy >= bounds[:, 0]) & (xy <= bounds[:, 1])).all(axis=1)
+    if inside[-1] or not inside.any():
+        p = np.clip(xy[-1], bounds[:, 0], bounds[:, 1])
+        return [float(p[0])], [float(p[1])]
+    i = int(np.flatnonzero(inside)[-1])
+    a, b = xy[i], xy[i + 1]
+    d = np.where(b - a == 0, 1e-300, b - a)
+    t_hi = np.max((bounds.T - a) / d, axis=0)  # exit parameter per coordinate
+    t = float(np.clip(np.min(t_hi), 0.0, 1.0))
+    p = a + t * (b - a)
+    return [float(p[0])], [float(p[1])]
+
+
+def _stop_loss(t: Track, la: LossAxis, ylim: tuple[float, float]) -> tuple[list, list]:
+    """The last loss of a diverged run, pulled down to the top edge of the loss axes."""
+    v = la.transform(t.loss)
+    ok = np.isfinite(v)
+    y = float(v[ok][-1]) if ok.any() else ylim[1]
+    return [float(t.steps[-1])], [min(y, ylim[1])]
+
+
+def _rc():
+    import matplotlib as mpl
+
+    return mpl.rc_context({**_style.RC, "savefig.bbox": None})
