@@ -23,13 +23,9 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 from optbench._errors import ConfigError, closest
 from optbench._generators import GENERATORS

@@ -87,6 +87,16 @@ class ProblemConfig:
         """``"surface"`` or ``"task"``."""
         return "surface" if self.surface is not None else "task"
 
+    def optimizer_steps(self) -> int:
+        """Optimizer steps per run (epochs x minibatches for dataset tasks)."""
+        if self.kind == "task":
+            from optbench import tasks
+
+            task = tasks.get(str(self.task), **self.params)
+            if task.budget == "epochs":
+                return task.num_steps(int(self.epochs or 0), int(self.batch_size or 0))
+        return int(self.steps or 0)
+
     @property
     def target(self) -> str:
         """The catalogue name of the surface or task."""
@@ -307,6 +317,7 @@ def _parse(data: Mapping[str, Any], file: str, base: Path) -> Config:
             key="optimizer",
         )
     optimizers = tuple(_optimizer(label, spec) for label, spec in raw_opts.items())
+    _check_schedules(problems, optimizers)
     return Config(
         name=name,
         problems=problems,
@@ -479,6 +490,25 @@ def _optimizer(label: str, spec: Any) -> OptimizerConfig:
         except ConfigError as err:
             raise err.within(key=key) from None
     return opt
+
+
+def _check_schedules(
+    problems: Sequence[ProblemConfig], optimizers: Sequence[OptimizerConfig]
+) -> None:
+    """Each schedule must fit each problem's real number of steps (e.g. its warmup)."""
+    from optbench import schedules
+
+    for o in optimizers:
+        if o.schedule is None:
+            continue
+        for p in problems:
+            try:
+                schedules.from_config(o.schedule, total_steps=p.optimizer_steps())
+            except ConfigError as err:
+                raise ConfigError(
+                    f"{err.message} (problem {p.label!r} has {p.optimizer_steps()} steps)",
+                    key=f"optimizer.{o.label}.schedule" + (f".{err.key}" if err.key else ""),
+                ) from None
 
 
 def _schedule(value: Any, key: str) -> Mapping[str, Any] | None:

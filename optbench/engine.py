@@ -41,6 +41,9 @@ TRAJ_DENSE = 50
 TRAJ_LOG_POINTS = 150
 #: Curve points per run when ``log_every`` is not given.
 CURVE_POINTS = 500
+#: Evaluation points per task run when ``log_every`` is not given (each evaluates the
+#: validation and test sets).
+TASK_CURVE_POINTS = 50
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,32 @@ def make_optimizer(
         return optimizers.get(opt.name, **hp, **opt.switches)
 
     return make
+
+
+def _run_rows(
+    group: Group, grid_idx: np.ndarray, seed_col: np.ndarray, start_idx: np.ndarray
+) -> pd.DataFrame:
+    """The identifying columns of runs.csv: ids, problem, parameters, hyperparameters."""
+    p, o = group.problem, group.optimizer
+    run_ids = [
+        f"{p.label}:{o.label}:{g}:{s}:{k}"
+        for g, s, k in zip(grid_idx, seed_col, start_idx, strict=True)
+    ]
+    runs = pd.DataFrame({"run_id": run_ids, "problem": p.label, p.kind: p.target})
+    for name, value in p.params.items():
+        runs[f"param_{name}"] = value
+    runs["optimizer"] = o.label
+    runs["algorithm"] = o.name
+    for name in group.points[0]:
+        runs[name] = np.asarray([pt[name] for pt in group.points], np.float64)[grid_idx]
+    for name, value in o.switches.items():
+        runs[name] = value
+    if o.schedule is not None:
+        runs["schedule"] = o.schedule.get("kind")
+    runs["grid_index"] = grid_idx
+    runs["seed"] = seed_col
+    runs["start"] = start_idx
+    return runs
 
 
 def traced_hyperparameters(
@@ -289,26 +318,8 @@ def run_surface_group(
     out = jax.tree.map(np.asarray, out)
 
     R = G * S * K
-    run_ids = np.array(
-        [
-            f"{p.label}:{o.label}:{g}:{s}:{k}"
-            for g, s, k in zip(grid_idx, seed_col, start_idx, strict=True)
-        ]
-    )
-    runs = pd.DataFrame({"run_id": run_ids, "problem": p.label, "surface": p.surface})
-    for name, value in p.params.items():
-        runs[f"param_{name}"] = value
-    runs["optimizer"] = o.label
-    runs["algorithm"] = o.name
-    for name in group.points[0]:
-        runs[name] = np.asarray([pt[name] for pt in group.points], np.float64)[grid_idx]
-    for name, value in o.switches.items():
-        runs[name] = value
-    if o.schedule is not None:
-        runs["schedule"] = o.schedule.get("kind")
-    runs["grid_index"] = grid_idx
-    runs["seed"] = seed_col
-    runs["start"] = start_idx
+    runs = _run_rows(group, grid_idx, seed_col, start_idx)
+    run_ids = runs["run_id"].to_numpy()
     if surface.dim <= 10:
         for i, coord in enumerate(surface.coords):
             runs[f"start_{coord}"] = starts[start_idx, i]
@@ -401,7 +412,7 @@ def run_task_group(
     budget = int(p.epochs if task.budget == "epochs" else p.steps)  # type: ignore[arg-type]
     batch_size = int(p.batch_size)  # type: ignore[arg-type]
     total = task.num_steps(budget, batch_size)
-    log_every = config.log_every or max(1, total // 200)
+    log_every = config.log_every or max(1, total // TASK_CURVE_POINTS)
     seeds = np.asarray(config.seeds)
     G, S = len(group.points), len(seeds)
     grid_idx = np.repeat(np.arange(G), S)
@@ -421,23 +432,8 @@ def run_task_group(
             on_chunk=on_chunk,
         )
     R = G * S
-    run_ids = np.array(
-        [f"{p.label}:{o.label}:{g}:{s}:0" for g, s in zip(grid_idx, seed_col, strict=True)]
-    )
-    runs = pd.DataFrame({"run_id": run_ids, "problem": p.label, "task": p.task})
-    for name, value in p.params.items():
-        runs[f"param_{name}"] = value
-    runs["optimizer"] = o.label
-    runs["algorithm"] = o.name
-    for name in group.points[0]:
-        runs[name] = np.asarray([pt[name] for pt in group.points], np.float64)[grid_idx]
-    for name, value in o.switches.items():
-        runs[name] = value
-    if o.schedule is not None:
-        runs["schedule"] = o.schedule.get("kind")
-    runs["grid_index"] = grid_idx
-    runs["seed"] = seed_col
-    runs["start"] = 0
+    runs = _run_rows(group, grid_idx, seed_col, np.zeros(R, np.int64))
+    run_ids = runs["run_id"].to_numpy()
     runs["final_loss"] = np.asarray(res.final_train_loss, np.float64)
     runs["best_loss"] = np.asarray(res.best_train_loss, np.float64)
     runs["steps_to_tol"] = pd.array([pd.NA] * R, dtype="Int64")

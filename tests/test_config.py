@@ -172,3 +172,13 @@ def test_tolerance_must_be_finite():
     err = _error(BASE.replace('name = "t"', 'name = "t"\ntolerance = inf'))
     assert err.key == "tolerance"
     assert not math.isnan(load_config(BASE).tolerance)
+
+
+def test_schedules_are_checked_against_each_problem_s_steps():
+    text = BASE.replace("learning_rate = 0.01", 'schedule = { kind = "cosine", warmup = 80 }')
+    err = _error(text)
+    assert err.key == "optimizer.adam.schedule.warmup"
+    assert "50 steps" in str(err)
+    assert load_config(text.replace("steps = 50", "steps = 500")).optimizers[0].schedule
+    err = _error(BASE.replace("learning_rate = 0.01", 'schedule = { kind = "cosin" }'))
+    assert "cosine" in str(err)

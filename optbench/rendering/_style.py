@@ -1,14 +1,14 @@
-"""Shared look: one colour per optimizer, number formatting, file names, the Agg backend."""
+"""Shared look: one colour per optimizer, number formatting, file names.
+
+Figures are drawn with matplotlib's object API on Agg canvases (never pyplot), so
+rendering needs no display and leaves the user's matplotlib backend alone.
+"""
 
 from __future__ import annotations
 
 import math
 import re
 from collections.abc import Iterable, Sequence
-
-import matplotlib
-
-matplotlib.use("Agg", force=False)  # no display: every figure is drawn off-screen
 
 # Okabe & Ito's colour-blind-safe qualitative palette (yellow left out: unreadable on
 # a pale background), then tab10's remaining hues for long optimizer lists.
@@ -35,7 +35,7 @@ RC = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": False,
-    "savefig.bbox": "tight",
+    "savefig.bbox": None,  # figures use constrained layout; a tight bbox would draw twice
     "pdf.fonttype": 42,  # embed TrueType: text stays text in papers
 }
 

@@ -11,9 +11,11 @@ import numpy as np
 
 from optbench._errors import ConfigError
 from optbench.rendering import _inputs, _style
+from optbench.rendering._save import save_png_pdf
 from optbench.rendering.gif import animate, delays, frame_steps
 from optbench.rendering.levels import background, evaluate_points, loss_axis
 from optbench.rendering.scene import Frame, Scene, Track
+from optbench.results import atomic_path
 
 
 def render(
@@ -156,10 +158,7 @@ def build(res: Any, label: str, colors: dict[str, str]) -> tuple[Scene, list[Tra
 
 def _stills(scene: Scene, tracks: list[Track], base: Path, size, step: int) -> list[Path]:
     fig = Frame(scene, tracks, size=size).finish(step)
-    png, pdf = base.with_suffix(".png"), base.with_suffix(".pdf")
-    fig.savefig(png, dpi=200)
-    fig.savefig(pdf)
-    return [png, pdf]
+    return save_png_pdf(fig, base, dpi=200)
 
 
 def _mp4(scene, tracks, base: Path, frames, duration, hold, size, schedule) -> list[Path]:
@@ -173,7 +172,10 @@ def _mp4(scene, tracks, base: Path, frames, duration, hold, size, schedule) -> l
         imgs = [frame.rgb(int(s)) for s in steps]
         imgs += [imgs[-1]] * held
         path = base.with_suffix(".mp4")
-        with iio2.get_writer(path, fps=fps, codec="libx264", macro_block_size=2) as w:
+        with (
+            atomic_path(path) as tmp,
+            iio2.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=2) as w,
+        ):
             for im in imgs:
                 w.append_data(im)
         return [path]

@@ -110,28 +110,51 @@ def sensitivity(res: Any, problem: str, colors: dict[str, str]) -> Figure:
     shown = la.transform(finite) if finite.size else np.ones(1)
     shown = shown[np.isfinite(shown)]
     top = float(shown.max()) if shown.size else 1.0
-    top = top * 3.0 if la.scale == "log" else top + 0.1 * (abs(top) + la.linthresh)
-    for opt, b in pts.items():
+    span = abs(top) + la.linthresh
+    # diverged points sit in a strip above the data, each optimizer nudged sideways so
+    # that coinciding crosses stay visible
+    line, row, ceiling = (
+        (top * 3.0, top * 12.0, top * 40.0)
+        if la.scale == "log"
+        else (top + 0.1 * span, top + 0.25 * span, top + 0.4 * span)
+    )
+    any_diverged = False
+    for i, (opt, b) in enumerate(pts.items()):
         lr, y = b.index.to_numpy(float), la.transform(b["s"].to_numpy(float))
         ok = np.isfinite(y)
         ax.plot(lr[ok], y[ok], "o-", color=colors[opt], lw=1.5, ms=5, label=opt)
         if (~ok).any():
+            any_diverged = True
+            nudge = 10 ** (0.035 * (i - (len(pts) - 1) / 2))
             ax.plot(
-                lr[~ok],
-                np.full((~ok).sum(), top),
+                lr[~ok] * nudge,
+                np.full((~ok).sum(), row),
                 "X",
                 color=colors[opt],
-                ms=9,
+                ms=8,
                 mec="black",
-                mew=0.6,
-                clip_on=False,
+                mew=0.5,
             )
         sel = b["sel"].to_numpy(bool) & ok
         ax.plot(lr[sel], y[sel], "o", ms=12, mfc="none", mec=colors[opt], mew=1.5)
     lo = ax.get_ylim()[0]
-    ax.set_ylim(lo, top)
+    if any_diverged:
+        ax.axhline(line, color="0.6", lw=0.8, ls=":")
+        ax.text(
+            0.01,
+            row,
+            "diverged",
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            ha="left",
+            fontsize=8,
+            color="0.35",
+        )
+        ax.set_ylim(lo, ceiling)
+    else:
+        ax.set_ylim(lo, line)
     ax.set_xlabel("learning rate")
-    ax.set_title(f"{problem}: sensitivity (× on top = diverged, ring = selected)")
+    ax.set_title(f"{problem}: final loss vs learning rate (ring = selected)")
     ax.grid(True, color="0.9", lw=0.6)
     if pts:
         ax.legend(loc="best", frameon=False)

@@ -20,6 +20,7 @@ from PIL import Image
 
 from optbench._errors import ConfigError
 from optbench.rendering.scene import Frame, Scene, Track
+from optbench.results import write_bytes
 
 
 def frame_steps(steps: np.ndarray, n: int, schedule: str = "log") -> np.ndarray:
@@ -138,7 +139,7 @@ def animate(
         data = _render(scene, tracks, steps, px, dpi * scale, colors, duration, hold)
         last = GifInfo(len(steps), px, colors, len(data), steps)
         if len(data) <= max_bytes:
-            Path(path).write_bytes(data)
+            write_bytes(path, data)
             return last
         shrink = max_bytes / len(data) * 0.93
         if n > min_n:

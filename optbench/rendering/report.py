@@ -12,7 +12,9 @@ import matplotlib as mpl
 import pandas as pd
 
 from optbench.rendering import _inputs, _style, figures
+from optbench.rendering._save import save_png_pdf
 from optbench.rendering.summary import summary, to_latex
+from optbench.results import write_csv, write_text
 
 CSS = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial,
@@ -54,8 +56,8 @@ def report(dir: str | Path) -> Path:
     figdir.mkdir(exist_ok=True)
     colors = _style.colors(_inputs.optimizers(res))
     table = summary(res)
-    table.to_csv(folder / "summary.csv", index=False)
-    (folder / "summary.tex").write_text(to_latex(table))
+    write_csv(folder / "summary.csv", table)
+    write_text(folder / "summary.tex", to_latex(table))
     body = [_header(res, folder)]
     body.append("<h2>Summary</h2>" + _summary_html(table, colors))
     body.append(
@@ -76,13 +78,12 @@ def report(dir: str | Path) -> Path:
         + "\n</body></html>\n"
     )
     out = folder / "report.html"
-    out.write_text(page, encoding="utf-8")
+    write_text(out, page)
     return out
 
 
 def _save(fig, figdir: Path, name: str) -> str:
-    fig.savefig(figdir / f"{name}.png", dpi=150)
-    fig.savefig(figdir / f"{name}.pdf")
+    save_png_pdf(fig, figdir / name, dpi=150)
     return f"figures/{name}.png"
 
 

@@ -1,0 +1,285 @@
+"""The task catalogue: names, parameters with defaults and validation, and :class:`Task`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optax
+
+from optbench._errors import ConfigError, closest
+from optbench.tasks import data, models
+from optbench.tasks.cells import CELLS
+from optbench.tasks.layers import ACTIVATIONS
+from optbench.tasks.train import TaskResult, train
+
+
+def _bool(task, key, v):
+    if not isinstance(v, (bool, np.bool_)):
+        raise ConfigError(
+            f"task {task!r} expects true or false, got {v!r}; write {key} = true or false",
+            key=key,
+        )
+    return bool(v)
+
+
+def _number(lo: float, hi: float | None, hi_open: bool = False):
+    def check(task, key, v):
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        if ok:
+            v = float(v)
+            ok = math.isfinite(v) and v >= lo and (hi is None or (v < hi if hi_open else v <= hi))
+        if not ok:
+            rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}{')' if hi_open else ']'}"
+            raise ConfigError(
+                f"task {task!r}: {key} must be a number {rng}, got {v!r}; give a value {rng}",
+                key=key,
+            )
+        return v
+
+    return check
+
+
+def _integer(lo: int):
+    def check(task, key, v):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ConfigError(
+                f"task {task!r}: {key} must be a whole number >= {lo}, got {v!r}; "
+                f"give an integer >= {lo}",
+                key=key,
+            )
+        return int(v)
+
+    return check
+
+
+def _choice(valid):
+    def check(task, key, v):
+        if v not in valid:
+            raise ConfigError(
+                f"task {task!r}: unknown {key} {v!r}; {closest(str(v), valid)}", key=key
+            )
+        return v
+
+    return check
+
+
+_REG = {
+    "batchnorm": (False, _bool),
+    "dropout": (0.0, _number(0.0, 1.0, hi_open=True)),
+    "l1": (0.0, _number(0.0, None)),
+    "l2": (0.0, _number(0.0, None)),
+    "augment": (False, _bool),
+    "activation": ("relu", _choice(tuple(ACTIVATIONS))),
+}
+
+
+@dataclass(frozen=True)
+class _TaskDef:
+    description: str
+    params: dict[str, tuple[Any, Callable]]
+    build: Callable[[dict], models.Model]
+    budget: str
+    recurrent: bool
+
+
+_TASKS: dict[str, _TaskDef] = {
+    "digits_cnn": _TaskDef(
+        "8x8 digits, CNN: conv3x3(16)-act-pool-conv3x3(32)-act-pool-dense(10), cross-entropy",
+        dict(_REG),
+        lambda p: models.digits_cnn(
+            batchnorm=p["batchnorm"], dropout=p["dropout"], activation=p["activation"]
+        ),
+        "epochs",
+        False,
+    ),
+    "digits_mlp": _TaskDef(
+        "8x8 digits, MLP: dense(hidden)-act-dense(10) on the 64 pixels, cross-entropy",
+        {"hidden": (128, _integer(1)), **_REG},
+        lambda p: models.digits_mlp(
+            hidden=p["hidden"],
+            batchnorm=p["batchnorm"],
+            dropout=p["dropout"],
+            activation=p["activation"],
+        ),
+        "epochs",
+        False,
+    ),
+    "digits_logreg": _TaskDef(
+        "8x8 digits, multinomial logistic regression (convex), cross-entropy",
+        {"l1": _REG["l1"], "l2": _REG["l2"], "augment": _REG["augment"]},
+        lambda p: models.digits_logreg(),
+        "epochs",
+        False,
+    ),
+    "digits_rnn": _TaskDef(
+        "8x8 digits read row by row (8 steps of 8 pixels) by a recurrent cell, then dense(10)",
+        {"cell": ("lstm", _choice(tuple(CELLS))), "hidden": (64, _integer(1))},
+        lambda p: models.sequence_model(cell=p["cell"], hidden=p["hidden"], inputs=8, outputs=10),
+        "epochs",
+        True,
+    ),
+    "adding": _TaskDef(
+        "the adding problem (Hochreiter & Schmidhuber 1997; Le, Jaitly & Hinton 2015): sum the "
+        "two marked values of a sequence; MSE, 1/6 for predicting the mean",
+        {
+            "length": (50, _integer(2)),
+            "cell": ("lstm", _choice(tuple(CELLS))),
+            "hidden": (64, _integer(1)),
+        },
+        lambda p: models.sequence_model(cell=p["cell"], hidden=p["hidden"], inputs=2, outputs=1),
+        "steps",
+        True,
+    ),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """A training task with resolved parameters; :meth:`run` trains a group of runs.
+
+    Attributes:
+        name: the catalogue name.
+        params: every parameter, defaults filled in.
+        budget: ``"epochs"`` (dataset tasks) or ``"steps"`` (``adding``).
+        recurrent: whether the model is recurrent (it then records ``grad_norm_h0``).
+        description: one line.
+    """
+
+    name: str
+    params: dict[str, Any]
+    budget: str
+    recurrent: bool
+    description: str
+    _model: models.Model = field(repr=False)
+
+    def _check(self, budget: int, batch_size: int) -> None:
+        for key, v in (("batch_size", batch_size), (self.budget, budget)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ConfigError(
+                    f"task {self.name!r}: {key} must be a whole number >= 1, got {v!r}", key=key
+                )
+        if self.budget == "epochs":
+            n = data.digits_split().y_train.shape[0]
+            if batch_size > n:
+                raise ConfigError(
+                    f"task {self.name!r}: batch_size {batch_size} exceeds the {n} training "
+                    f"images; use a batch_size <= {n}",
+                    key="batch_size",
+                )
+
+    def num_steps(self, budget: int, batch_size: int) -> int:
+        """Optimizer steps of a run: ``budget`` steps, or ``budget`` epochs of
+        ``n_train // batch_size`` minibatches (the incomplete last minibatch is dropped)."""
+        self._check(budget, batch_size)
+        if self.budget == "steps":
+            return int(budget)
+        return int(budget) * (data.digits_split().y_train.shape[0] // int(batch_size))
+
+    def run(
+        self,
+        make_optimizer: Callable[[dict], optax.GradientTransformation],
+        hparams: dict[str, np.ndarray],
+        seeds: np.ndarray,
+        *,
+        budget: int,
+        batch_size: int,
+        log_every: int,
+        dtype,
+        on_chunk: Callable[[int, int], None] | None = None,
+    ) -> TaskResult:
+        """Train one run per seed (``hparams[k][i]`` belongs to ``seeds[i]``), vmapped.
+
+        ``make_optimizer`` is called inside the jitted program with a dict of traced scalar
+        hyperparameters. ``budget``: epochs or steps (see :attr:`budget`). Curve points every
+        ``log_every`` steps (dataset tasks: rounded down to whole epochs, at least one) and
+        after the last step. ``on_chunk(done, total)`` is called after each chunk, in units
+        of the budget. See :mod:`optbench.tasks.train` for the metrics.
+
+        Example:
+            >>> import optax, numpy as np, jax.numpy as jnp
+            >>> task = get("digits_logreg")
+            >>> res = task.run(lambda h: optax.adam(h["learning_rate"]),
+            ...                {"learning_rate": np.array([1e-2, 1e-3])}, np.array([0, 0]),
+            ...                budget=2, batch_size=64, log_every=16, dtype=jnp.float32)
+            >>> res.curves["test_loss"].shape
+            (2, 2)
+        """
+        self._check(budget, batch_size)
+        if isinstance(log_every, bool) or not isinstance(log_every, (int, np.integer)):
+            raise ConfigError(f"log_every must be a whole number >= 1, got {log_every!r}")
+        if log_every < 1:
+            raise ConfigError(f"log_every must be >= 1, got {log_every}", key="log_every")
+        seeds = np.atleast_1d(np.asarray(seeds))
+        for k, v in hparams.items():
+            if np.shape(v) not in ((), seeds.shape):
+                raise ConfigError(
+                    f"hyperparameter {k!r} has shape {np.shape(v)}, expected one value per "
+                    f"seed {seeds.shape}",
+                    key=k,
+                )
+        p = self.params
+        return train(
+            self._model,
+            dataset=self.budget == "epochs",
+            make_optimizer=make_optimizer,
+            hparams=hparams,
+            seeds=seeds,
+            budget=int(budget),
+            batch_size=int(batch_size),
+            log_every=int(log_every),
+            dtype=dtype,
+            l1=p.get("l1", 0.0),
+            l2=p.get("l2", 0.0),
+            augment=p.get("augment", False),
+            seq_length=p.get("length"),
+            on_chunk=on_chunk,
+        )
+
+
+def _lookup(name: str) -> _TaskDef:
+    if name not in _TASKS:
+        raise ConfigError(f"unknown task {name!r}; {closest(name, _TASKS)}", key="task")
+    return _TASKS[name]
+
+
+def get(name: str, **params: Any) -> Task:
+    """The task ``name`` with ``params`` (the others take their defaults).
+
+    Unknown names, unknown parameters and invalid values raise :class:`optbench.ConfigError`.
+
+    Example:
+        >>> get("adding", cell="gru").params
+        {'length': 50, 'cell': 'gru', 'hidden': 64}
+    """
+    d = _lookup(name)
+    for key in params:
+        if key not in d.params:
+            raise ConfigError(
+                f"task {name!r} has no parameter {key!r}; {closest(key, d.params)}",
+                key=key,
+            )
+    resolved = {}
+    for key, (default, check) in d.params.items():
+        resolved[key] = check(name, key, params[key]) if key in params else default
+    return Task(name, resolved, d.budget, d.recurrent, d.description, d.build(resolved))
+
+
+def names() -> list[str]:
+    """The task names, sorted."""
+    return sorted(_TASKS)
+
+
+def defaults(name: str) -> dict[str, Any]:
+    """The parameters of task ``name`` with their default values."""
+    return {k: v[0] for k, v in _lookup(name).params.items()}
+
+
+def describe(name: str) -> str:
+    """One line describing task ``name``, its budget unit and its parameters."""
+    d = _lookup(name)
+    ps = ", ".join(f"{k}={v[0]!r}" for k, v in d.params.items())
+    return f"{name}: {d.description} (budget in {d.budget}; params: {ps})"

@@ -1,0 +1,356 @@
+"""The training program: a whole sweep of runs of one task with one optimizer, jitted once.
+
+:func:`train` builds one program for a (task, optimizer) group: initialisation, the epochs
+or steps (shuffling, augmentation and dropout drawn from each run's seed), evaluation on the
+full validation and test sets, and divergence handling, all under ``jax.vmap`` over the
+runs (grid points x seeds). The program is cut into chunks of equal shape executed one
+after another, so a progress bar can move and Ctrl-C is honoured between chunks; it is
+compiled once per call whatever the number of runs (the first chunk initialises its carry
+inside the program: ``carry = lax.cond(first, init, lambda: carry)``).
+
+Curve points ("segments"): dataset tasks are evaluated every ``max(1, log_every //
+steps_per_epoch)`` epochs and after the last; step tasks every ``log_every`` steps and after
+the last. Segments past the budget, which pad the last chunk, are skipped by ``lax.cond``.
+
+Metrics at each point:
+
+- dataset tasks: ``train_loss`` on the full training set, ``val_loss``, ``test_loss`` and
+  ``test_accuracy`` on the full validation and test sets, all in evaluation mode (no
+  dropout, batchnorm on its running averages), data loss only (no l1/l2 penalty);
+- ``adding``: ``train_loss`` is the mean of the minibatch losses since the previous point
+  (every batch is fresh data); ``val_loss`` and ``test_loss`` on two fixed sets of 1,000
+  sequences; ``test_accuracy`` is NaN;
+- recurrent tasks: ``grad_norm_h0``, the mean since the previous point of the root mean
+  square over the batch of ``||d loss_i / d h_0,i||``, the gradient of each example's loss
+  with respect to the first hidden state (how much of the error signal reaches the start of
+  the sequence); NaN for the other tasks.
+
+Divergence: a non-finite training loss or update stops a run: its parameters, optimizer
+state and metrics stay as they were before that step (``jnp.where`` on an alive mask),
+``diverged`` is set and ``stop_step`` is the number of updates applied. Other runs in the
+batch are not affected. ``best_train_loss`` is the lowest ``train_loss`` over the points.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from optbench.tasks import data as data_mod
+from optbench.tasks.models import Model, weight_penalty
+
+METRICS = ("train_loss", "val_loss", "test_loss", "test_accuracy", "grad_norm_h0")
+MAX_CHUNKS = 20
+"""At most this many chunks (progress-bar updates) per call."""
+
+TRACE_COUNT = 0
+"""How many times a chunk program was traced in this process (each trace is one compile)."""
+
+
+@dataclass
+class TaskResult:
+    """The outcome of a group of runs (R runs, P curve points), as numpy arrays."""
+
+    step: np.ndarray  # [P] optimizer step of each curve point
+    epoch: np.ndarray | None  # [P] for dataset tasks
+    curves: dict[str, np.ndarray]  # name -> [R, P]; NaN where not measured
+    final_train_loss: np.ndarray  # [R]
+    val_loss: np.ndarray  # [R]
+    test_loss: np.ndarray  # [R]
+    test_accuracy: np.ndarray  # [R]
+    best_train_loss: np.ndarray  # [R]
+    diverged: np.ndarray  # [R] bool
+    stop_step: np.ndarray  # [R] int
+    compile_s: float
+    run_s: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where the curve points fall and how the program is chunked."""
+
+    total_steps: int
+    steps_per_epoch: int | None  # None for step tasks
+    seg_units: int  # epochs (dataset) or steps (step tasks) per segment
+    n_points: int
+    points_per_chunk: int
+    n_chunks: int
+    budget: int
+
+    def point_steps(self) -> np.ndarray:
+        units = np.minimum(np.arange(1, self.n_points + 1) * self.seg_units, self.budget)
+        return units * (self.steps_per_epoch or 1)
+
+    def point_epochs(self) -> np.ndarray | None:
+        if self.steps_per_epoch is None:
+            return None
+        return np.minimum(np.arange(1, self.n_points + 1) * self.seg_units, self.budget)
+
+
+def make_plan(budget: int, log_every: int, steps_per_epoch: int | None) -> Plan:
+    """Curve points and chunking for ``budget`` epochs (or steps when ``steps_per_epoch`` is
+    None), recording every ``log_every`` steps."""
+    if steps_per_epoch is None:
+        seg = min(log_every, budget)
+        total = budget
+    else:
+        seg = min(max(1, log_every // steps_per_epoch), budget)
+        total = budget * steps_per_epoch
+    n_points = math.ceil(budget / seg)
+    ppc = math.ceil(n_points / min(n_points, MAX_CHUNKS))
+    return Plan(total, steps_per_epoch, seg, n_points, ppc, math.ceil(n_points / ppc), budget)
+
+
+def _loss(kind: str, out, y):
+    if kind == "mse":
+        return jnp.mean(jnp.square(out - y)), jnp.full((), jnp.nan, out.dtype)
+    logp = jax.nn.log_softmax(out)
+    nll = -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+    acc = jnp.mean((jnp.argmax(out, axis=1) == y).astype(out.dtype))
+    return nll, acc
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def _select(alive, new, old):
+    return jax.tree.map(lambda a, b: jnp.where(alive, a, b), new, old)
+
+
+def train(
+    model: Model,
+    *,
+    dataset: bool,
+    make_optimizer: Callable[[dict], optax.GradientTransformation],
+    hparams: dict[str, np.ndarray],
+    seeds: np.ndarray,
+    budget: int,
+    batch_size: int,
+    log_every: int,
+    dtype,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    augment: bool = False,
+    seq_length: int | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> TaskResult:
+    """Train ``len(seeds)`` runs of ``model`` in one jitted, vmapped program (see the module).
+
+    ``dataset=True``: the digits split, ``budget`` epochs of shuffled minibatches (the last,
+    incomplete minibatch of an epoch is dropped). ``dataset=False``: the adding problem of
+    length ``seq_length``, ``budget`` steps of fresh batches drawn from ``(seed, step)``.
+    """
+    global TRACE_COUNT
+    seeds = np.asarray(seeds)
+    n_runs = seeds.shape[0]
+    hp_arrays = {k: jnp.asarray(np.broadcast_to(v, (n_runs,)), dtype) for k, v in hparams.items()}
+    seed_arr = jnp.asarray(seeds, jnp.uint32)
+
+    if dataset:
+        split = data_mod.digits_split()
+        arrays = tuple(
+            jnp.asarray(a, dtype) if a.dtype.kind == "f" else jnp.asarray(a) for a in split
+        )
+        n_train = split.y_train.shape[0]
+        spe = n_train // batch_size
+        plan = make_plan(budget, log_every, spe)
+    else:
+        arrays = tuple(jnp.asarray(a, dtype) for a in data_mod.adding_eval_sets(seq_length))
+        plan = make_plan(budget, log_every, None)
+        spe = None
+    recurrent = model.hidden is not None
+    nan = jnp.full((), jnp.nan, dtype)
+
+    def evaluate(params, state, x, y):
+        out, _ = model.apply(params, state, x, train=False)
+        return _loss(model.loss, out, y)
+
+    def init_run(seed, hp):
+        key = jax.random.PRNGKey(seed)
+        k_init, k_run = jax.random.split(key)
+        params, state = model.init(k_init, dtype)
+        opt_state = make_optimizer(hp).init(params)
+        zero = jnp.zeros((), dtype)
+        return {
+            "params": params,
+            "state": state,
+            "opt": opt_state,
+            "key": k_run,
+            "alive": jnp.array(True),
+            "stop": jnp.array(plan.total_steps, jnp.int32),
+            "loss_sum": zero,
+            "gh0_sum": zero,
+            "count": zero,
+            "last_train": nan,
+            "last_gh0": nan,
+        }
+
+    def train_step(run, hp, step, x, y):
+        opt = make_optimizer(hp)
+        k_aug, k_drop = jax.random.split(
+            jax.random.fold_in(jax.random.fold_in(run["key"], 0), step)
+        )
+        if augment:
+            x = data_mod.random_shift(k_aug, x)
+
+        def loss_fn(params, h0):
+            out, new_state = model.apply(params, run["state"], x, key=k_drop, train=True, h0=h0)
+            data_loss, _ = _loss(model.loss, out, y)
+            return data_loss + weight_penalty(params, l1, l2), (data_loss, new_state)
+
+        if recurrent:
+            h0 = jnp.zeros((x.shape[0], model.hidden), dtype)
+            (total, (data_loss, new_state)), (grads, g_h0) = jax.value_and_grad(
+                loss_fn, argnums=(0, 1), has_aux=True
+            )(run["params"], h0)
+            # Per-example gradient = batch size x the gradient of the batch mean.
+            gh0 = jnp.sqrt(jnp.sum(jnp.square(g_h0)) * x.shape[0])
+        else:
+            (total, (data_loss, new_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                run["params"], None
+            )
+            gh0 = nan
+        updates, new_opt = opt.update(grads, run["opt"], run["params"])
+        new_params = optax.apply_updates(run["params"], updates)
+        ok = jnp.isfinite(total) & _all_finite(updates)
+        alive = run["alive"] & ok
+        new = dict(run)
+        new["params"] = _select(alive, new_params, run["params"])
+        new["opt"] = _select(alive, new_opt, run["opt"])
+        new["state"] = _select(alive, new_state, run["state"])
+        new["stop"] = jnp.where(run["alive"] & ~ok, jnp.asarray(step, jnp.int32), run["stop"])
+        new["alive"] = alive
+        a = alive.astype(dtype)
+        new["loss_sum"] = run["loss_sum"] + jnp.where(alive, data_loss, 0)
+        new["gh0_sum"] = run["gh0_sum"] + jnp.where(alive, gh0, 0)
+        new["count"] = run["count"] + a
+        return new
+
+    def skip(run, *_):
+        return run
+
+    if dataset:
+        x_tr, y_tr, x_va, y_va, x_te, y_te = range(6)
+
+        def train_segment(run, hp, seg, arr):
+            def epoch_body(run, epoch):
+                def do_epoch(run):
+                    k_perm = jax.random.fold_in(jax.random.fold_in(run["key"], 1), epoch)
+                    perm = jax.random.permutation(k_perm, n_train)[: spe * batch_size]
+                    perm = perm.reshape(spe, batch_size)
+
+                    def step_body(run, j):
+                        idx = perm[j]
+                        step = epoch * spe + j
+                        return train_step(run, hp, step, arr[x_tr][idx], arr[y_tr][idx]), None
+
+                    return lax.scan(step_body, run, jnp.arange(spe))[0]
+
+                return lax.cond(epoch < budget, do_epoch, skip, run), None
+
+            epochs = seg * plan.seg_units + jnp.arange(plan.seg_units)
+            return lax.scan(epoch_body, run, epochs)[0]
+
+        def measure(run, arr):
+            p, s = run["params"], run["state"]
+            train_loss, _ = evaluate(p, s, arr[x_tr], arr[y_tr])
+            val_loss, _ = evaluate(p, s, arr[x_va], arr[y_va])
+            test_loss, test_acc = evaluate(p, s, arr[x_te], arr[y_te])
+            return train_loss, val_loss, test_loss, test_acc
+
+    else:
+
+        def train_segment(run, hp, seg, arr):
+            def step_body(run, step):
+                def do_step(run):
+                    k_batch = jax.random.fold_in(jax.random.fold_in(run["key"], 2), step)
+                    x, y = data_mod.adding_batch(k_batch, batch_size, seq_length, dtype)
+                    return train_step(run, hp, step, x, y)
+
+                return lax.cond(step < plan.total_steps, do_step, skip, run), None
+
+            steps = seg * plan.seg_units + jnp.arange(plan.seg_units)
+            return lax.scan(step_body, run, steps)[0]
+
+        def measure(run, arr):
+            p, s = run["params"], run["state"]
+            val_loss, _ = evaluate(p, s, arr[0], arr[1])
+            test_loss, _ = evaluate(p, s, arr[2], arr[3])
+            mean = run["loss_sum"] / run["count"]
+            train_loss = jnp.where(run["count"] > 0, mean, run["last_train"])
+            return train_loss, val_loss, test_loss, nan
+
+    def segment(run, hp, seg, arr):
+        def do(run):
+            run = dict(run, loss_sum=jnp.zeros((), dtype), gh0_sum=jnp.zeros((), dtype))
+            run["count"] = jnp.zeros((), dtype)
+            run = train_segment(run, hp, seg, arr)
+            train_loss, val_loss, test_loss, test_acc = measure(run, arr)
+            gh0 = jnp.where(run["count"] > 0, run["gh0_sum"] / run["count"], run["last_gh0"])
+            run["last_train"], run["last_gh0"] = train_loss, gh0
+            return run, jnp.stack([train_loss, val_loss, test_loss, test_acc, gh0])
+
+        def pad(run):
+            return run, jnp.full((len(METRICS),), jnp.nan, dtype)
+
+        return lax.cond(seg < plan.n_points, do, pad, run)
+
+    def chunk(carry, first, seg0, hp, seed, arr):
+        global TRACE_COUNT
+        TRACE_COUNT += 1
+        carry = lax.cond(first, lambda: init_run(seed, hp), lambda: carry)
+
+        def body(run, seg):
+            return segment(run, hp, seg, arr)
+
+        return lax.scan(body, carry, seg0 + jnp.arange(plan.points_per_chunk))
+
+    program = jax.jit(jax.vmap(chunk, in_axes=(0, None, None, 0, 0, None)))
+    shapes = jax.eval_shape(jax.vmap(init_run), seed_arr, hp_arrays)
+    carry = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+    t0 = time.perf_counter()
+    compiled = program.lower(carry, True, 0, hp_arrays, seed_arr, arrays).compile()
+    compile_s = time.perf_counter() - t0
+
+    outs = []
+    run_s = 0.0
+    for c in range(plan.n_chunks):
+        t0 = time.perf_counter()
+        carry, out = compiled(carry, c == 0, c * plan.points_per_chunk, hp_arrays, seed_arr, arrays)
+        out = np.asarray(out)  # [R, points_per_chunk, metrics]; blocks until done
+        run_s += time.perf_counter() - t0
+        outs.append(out)
+        if on_chunk is not None:
+            done = min((c + 1) * plan.points_per_chunk * plan.seg_units, budget)
+            on_chunk(done, budget)
+
+    table = np.concatenate(outs, axis=1)[:, : plan.n_points]
+    curves = {name: table[:, :, i] for i, name in enumerate(METRICS)}
+    alive = np.asarray(carry["alive"])
+    with np.errstate(all="ignore"):
+        best = np.nanmin(np.where(np.isnan(curves["train_loss"]), np.inf, curves["train_loss"]), 1)
+    best = np.where(np.isinf(best), np.nan, best)
+    return TaskResult(
+        step=plan.point_steps(),
+        epoch=plan.point_epochs(),
+        curves=curves,
+        final_train_loss=curves["train_loss"][:, -1].copy(),
+        val_loss=curves["val_loss"][:, -1].copy(),
+        test_loss=curves["test_loss"][:, -1].copy(),
+        test_accuracy=curves["test_accuracy"][:, -1].copy(),
+        best_train_loss=best,
+        diverged=~alive,
+        stop_step=np.asarray(carry["stop"]).astype(np.int64),
+        compile_s=compile_s,
+        run_s=run_s,
+    )
