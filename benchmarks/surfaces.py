@@ -134,8 +134,10 @@ def main() -> None:
         print(f"{name:38s} {c} {rate:14.3e}")
     print()
     print(f"optbench / optax   : {ox_run / ob_run:6.2f}x  (target >= 1.0, aim 2.0)")
-    print(f"optbench / torch   : {(work / ob_run) / (torch_steps / th):8.0f}x per run-step "
-          "(target >= 10,000x)")
+    print(
+        f"optbench / torch   : {(work / ob_run) / (torch_steps / th):8.0f}x per run-step "
+        "(target >= 10,000x)"
+    )
     print(f"compile one group  : {ob_compile:.3f} s (target <= 1 s)")
 
 

@@ -1,6 +1,6 @@
 """Training throughput of optbench's tasks against the same models in PyTorch on the CPU.
 
-Two workloads, Adam with learning rate 1e-3, batch 64:
+Two workloads, Adam with learning rate 1e-3, batch 64, float32:
 
 - ``digits_cnn``: conv3x3(16)-relu-pool-conv3x3(32)-relu-pool-dense(10) on the 8x8 digits
   (PyTorch: ``nn.Conv2d``, ``nn.MaxPool2d``, ``nn.Linear``), shuffled epochs;
@@ -9,8 +9,11 @@ Two workloads, Adam with learning rate 1e-3, batch 64:
 
 Each is timed for one run and for 8 seeds (optbench: one vmapped program; PyTorch: 8 runs
 one after another), median of 3 repetitions, in optimizer steps per second summed over the
-runs. optbench's compile time is reported separately and excluded from its throughput;
-evaluation is left to the end of the run (``log_every`` larger than the budget).
+runs. optbench's compile time is reported separately and excluded from its throughput, and
+so is the warm-up of PyTorch (one untimed short run first). Evaluation is left to the end
+of the run (``log_every`` larger than the budget); its cost, with initialisation, is the
+``fixed_s`` column (a run of one step), which is included in optbench's timing and is small
+next to ``secs``, the seconds of one timed repetition on each side.
 
 Usage::
 
@@ -21,10 +24,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import statistics
+import subprocess
+import sys
 import time
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -37,23 +45,49 @@ from optbench.tasks import data
 BATCH = 64
 
 
-def optbench_rate(task, budget: int, n_runs: int, reps: int) -> tuple[float, float]:
-    """(median run-steps/s, first compile seconds) of ``n_runs`` vmapped runs."""
+def machine_info() -> str:
+    """CPU model, core count and library versions, one line each."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    flags = os.environ.get("XLA_FLAGS", "")
+    return (
+        f"cpu: {cpu}, {os.cpu_count()} cores; python {platform.python_version()}\n"
+        f"jax {jax.__version__} ({jax.default_backend()}), torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads)" + (f", XLA_FLAGS={flags!r}" if flags else "")
+    )
+
+
+def _optbench_once(task, budget: int, n_runs: int):
+    return task.run(
+        lambda h: optax.adam(h["learning_rate"]),
+        {"learning_rate": np.full(n_runs, 1e-3)},
+        np.arange(n_runs),
+        budget=budget,
+        batch_size=BATCH,
+        log_every=10**9,
+        dtype=jnp.float32,
+    )
+
+
+def optbench_rate(task, budget: int, n_runs: int, reps: int) -> tuple[float, float, float, float]:
+    """(median run-steps/s, compile s, seconds of one repetition, fixed s) of ``n_runs``
+    vmapped runs; fixed s is the run time of a one-step run (initialisation, evaluation)."""
     steps = task.num_steps(budget, BATCH)
-    rates, compile_s = [], None
+    rates, compiles, secs = [], [], []
     for _ in range(reps):
-        res = task.run(
-            lambda h: optax.adam(h["learning_rate"]),
-            {"learning_rate": np.full(n_runs, 1e-3)},
-            np.arange(n_runs),
-            budget=budget,
-            batch_size=BATCH,
-            log_every=10**9,
-            dtype=jnp.float32,
-        )
-        compile_s = res.compile_s if compile_s is None else compile_s
+        res = _optbench_once(task, budget, n_runs)
+        compiles.append(res.compile_s)
+        secs.append(res.run_s)
         rates.append(n_runs * steps / res.run_s)
-    return statistics.median(rates), compile_s
+    fixed = _optbench_once(task, 1, n_runs).run_s
+    return statistics.median(rates), statistics.median(compiles), statistics.median(secs), fixed
 
 
 def torch_cnn_run(seed: int, epochs: int) -> tuple[int, float]:
@@ -113,41 +147,83 @@ def torch_lstm_run(seed: int, steps: int, length: int = 50) -> tuple[int, float]
     return steps, time.perf_counter() - t0
 
 
-def torch_rate(fn, budget: int, n_runs: int, reps: int) -> float:
-    """Median run-steps/s of ``n_runs`` sequential PyTorch runs."""
-    rates = []
+def torch_rate(fn, budget: int, n_runs: int, reps: int) -> tuple[float, float]:
+    """(median run-steps/s, seconds of one repetition) of ``n_runs`` sequential PyTorch runs,
+    after an untimed warm-up run."""
+    fn(0, max(1, budget // 10))
+    rates, secs_all = [], []
     for _ in range(reps):
         steps, secs = 0, 0.0
         for seed in range(n_runs):
             s, t = fn(seed, budget)
             steps, secs = steps + s, secs + t
         rates.append(steps / secs)
-    return statistics.median(rates)
+        secs_all.append(secs)
+    return statistics.median(rates), statistics.median(secs_all)
+
+
+WORKLOADS = {
+    # label: (task name, task params, torch run, target ratio, budgets for 1 and 8 runs)
+    "digits_cnn": ("digits_cnn", {}, torch_cnn_run, 1.5, (80, 20)),
+    "adding_lstm": ("adding", {"cell": "lstm"}, torch_lstm_run, 1.2, (400, 100)),
+}
+QUICK_BUDGETS = {"digits_cnn": (2, 1), "adding_lstm": (10, 5)}
+
+
+def measure(label: str, n_runs: int, quick: bool) -> dict:
+    """Both sides of one workload, in this process: optbench then PyTorch."""
+    torch.set_num_threads(os.cpu_count() or 1)
+    name, params, torch_fn, target, budgets = WORKLOADS[label]
+    budget = (QUICK_BUDGETS[label] if quick else budgets)[0 if n_runs == 1 else 1]
+    reps = 1 if quick else 3
+    ours, comp, secs, fixed = optbench_rate(tasks.get(name, **params), budget, n_runs, reps)
+    theirs, tsecs = torch_rate(torch_fn, budget, n_runs, reps)
+    return dict(task=label, runs=n_runs, optbench=ours, pytorch=theirs, target=target,
+                compile_s=comp, secs=secs, torch_secs=tsecs, fixed_s=fixed, reps=reps)  # fmt: skip
 
 
 def main() -> None:
-    """Run the benchmark and print the table."""
+    """Run the benchmark and print the table.
+
+    Each (workload, runs) pair is measured in a child process of its own, optbench and
+    PyTorch side by side in that child: a measurement that stalls (we have seen XLA's CPU
+    runtime stall on the vmapped LSTM with jax 0.10) is reported as such after
+    ``--timeout`` seconds instead of hanging the whole benchmark.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per measurement")
+    parser.add_argument("--one", nargs=2, metavar=("TASK", "RUNS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
-    reps = 1 if args.quick else 3
-    cnn_epochs = 1 if args.quick else 10
-    lstm_steps = 10 if args.quick else 200
+    if args.one:
+        print("RESULT " + json.dumps(measure(args.one[0], int(args.one[1]), args.quick)))
+        return
+    print(machine_info(), flush=True)
     rows = []
-    for label, task, budget, torch_fn, target in (
-        ("digits_cnn", tasks.get("digits_cnn"), cnn_epochs, torch_cnn_run, 1.5),
-        ("adding lstm", tasks.get("adding", cell="lstm"), lstm_steps, torch_lstm_run, 1.2),
-    ):
+    for label in WORKLOADS:
         for n_runs in (1, 8):
-            ours, compile_s = optbench_rate(task, budget, n_runs, reps)
-            theirs = torch_rate(torch_fn, budget, n_runs, reps)
-            rows.append((label, n_runs, ours, theirs, ours / theirs, target, compile_s))
-    print(f"{'task':<12} {'runs':>4} {'optbench':>10} {'pytorch':>10} {'ratio':>6} "
-          f"{'target':>6} {'compile_s':>9}   (run-steps/s, median of {reps})")  # fmt: skip
-    for label, n, ours, theirs, ratio, target, comp in rows:
-        print(f"{label:<12} {n:>4} {ours:>10.1f} {theirs:>10.1f} {ratio:>6.2f} "
-              f"{target:>6.1f} {comp:>9.2f}")  # fmt: skip
+            cmd = [sys.executable, __file__, "--one", label, str(n_runs)]
+            cmd += ["--quick"] if args.quick else []
+            try:
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                print(f"  {label}, {n_runs} run(s): no result within {args.timeout:.0f} s")
+                continue
+            found = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+            if not found:
+                print(f"  {label}, {n_runs} run(s) failed:\n{out.stderr[-2000:]}")
+                continue
+            rows.append(json.loads(found[-1][len("RESULT ") :]))
+            print(f"  measured {label}, {n_runs} run(s)", flush=True)
+    print(f"{'task':<12} {'runs':>4} {'optbench':>9} {'pytorch':>9} {'ratio':>6} {'target':>6} "
+          f"{'compile_s':>9} {'secs':>11} {'fixed_s':>7}")  # fmt: skip
+    for r in rows:
+        print(f"{r['task']:<12} {r['runs']:>4} {r['optbench']:>9.1f} {r['pytorch']:>9.1f} "
+              f"{r['optbench'] / r['pytorch']:>6.2f} {r['target']:>6.1f} {r['compile_s']:>9.2f} "
+              f"{r['secs']:>5.1f}/{r['torch_secs']:<5.1f} {r['fixed_s']:>7.3f}")  # fmt: skip
+    reps = rows[0]["reps"] if rows else 0
+    print(f"(run-steps/s summed over the runs, median of {reps}; secs: optbench/pytorch seconds "
+          "of one repetition)")  # fmt: skip
 
 
 if __name__ == "__main__":

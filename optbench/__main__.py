@@ -2,4 +2,5 @@
 
 from optbench.cli import main
 
-main()
+if __name__ == "__main__":  # guarded: worker processes re-import the main module
+    main()

@@ -111,27 +111,33 @@ def run(
     )
     folder = out if out is not None else Path("results") / cfg.name
     enable_compilation_cache()
-    with _ProgressBar() as bar:
-        try:
-            results = api.run(cfg, folder, overwrite=overwrite, resume=resume, progress=bar)
-        except KeyboardInterrupt:
-            bar.stop()
-            print(
-                f"optbench: interrupted; finished groups are kept in {folder} "
-                "(`--resume` finishes the sweep)",
-                file=sys.stderr,
-            )
-            raise typer.Exit(EXIT_INTERRUPT) from None
-    _print_summary(results)
-    typer.echo(f"results: {folder}")
-    if render:
-        from optbench import rendering
+    from optbench import rendering
 
-        if not results.trajectories.empty:
-            for path in rendering.render(folder):
+    # the drawing processes start (and import) while the sweep runs
+    pool = rendering.start_workers() if render else None
+    try:
+        with _ProgressBar() as bar:
+            try:
+                results = api.run(cfg, folder, overwrite=overwrite, resume=resume, progress=bar)
+            except KeyboardInterrupt:
+                bar.stop()
+                print(
+                    f"optbench: interrupted; finished groups are kept in {folder} "
+                    "(`--resume` finishes the sweep)",
+                    file=sys.stderr,
+                )
+                raise typer.Exit(EXIT_INTERRUPT) from None
+        _print_summary(results)
+        typer.echo(f"results: {folder}")
+        if render:
+            *drawn, page = rendering.render_and_report(folder, pool=pool)
+            for path in drawn:
                 if path.suffix == ".gif":
                     typer.echo(f"animation: {path}")
-        typer.echo(f"report: {rendering.report(folder)}")
+            typer.echo(f"report: {page}")
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 @app.command("render")
@@ -186,12 +192,12 @@ def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def enable_compilation_cache() -> None:
-    """Turn on JAX's persistent compilation cache in the user's cache folder."""
+def enable_compilation_cache(folder: str | None = None) -> None:
+    """Turn on JAX's persistent compilation cache (default: in the user's cache folder)."""
     import jax
 
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    jax.config.update("jax_compilation_cache_dir", str(base / "optbench" / "jax"))
+    jax.config.update("jax_compilation_cache_dir", folder or str(base / "optbench" / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 

@@ -18,9 +18,19 @@ def wheel(tmp_path_factory) -> Path:
         pytest.skip("not a source checkout")
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "-w", str(out), str(ROOT)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
     )
     (whl,) = out.glob("optbench-*.whl")
     return whl
@@ -44,7 +54,8 @@ def test_installed_wheel_loads_its_catalogue_from_any_directory(wheel, tmp_path)
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -56,8 +67,12 @@ def test_installed_wheel_loads_its_catalogue_from_any_directory(wheel, tmp_path)
         "print(c.load_config('quickstart').name)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=elsewhere, capture_output=True, text=True,
-        env={"PYTHONPATH": str(site), "PATH": ""}, check=True,
+        [sys.executable, "-c", code],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(site), "PATH": ""},
+        check=True,
     ).stdout.split("\n")
     assert out[0].startswith(str(site))
     assert out[1] == str(site / "optbench" / "_catalogue" / "surfaces")

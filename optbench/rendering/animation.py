@@ -21,7 +21,7 @@ from optbench.results import atomic_path
 def render(
     dir: str | Path,
     *,
-    frames: int = 150,
+    frames: int = 100,
     duration: float = 8.0,
     hold: float = 2.5,
     size: tuple[int, int] = (1000, 500),

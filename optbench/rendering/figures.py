@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from optbench.rendering import _inputs
-from optbench.rendering._style import RC
+from optbench.rendering._style import RC, set_scale
 from optbench.rendering.levels import loss_axis
 
 
@@ -65,7 +65,7 @@ def loss_curves(res: Any, problem: str, colors: dict[str, str], metric: str = ""
             x, la.transform(b["median"]), color=colors[opt], lw=1.8, label=f"{opt} (lr {lr:.3g})"
         )
     la.apply(ax)
-    ax.set_xscale("symlog", linthresh=1.0, linscale=0.3)
+    set_scale(ax, "x", "symlog", linthresh=1.0, linscale=0.3)
     ax.set_xlim(left=0)
     ax.set_xlabel("step")
     ax.set_title(f"{problem}: median over seeds, band = interquartile range")
@@ -106,7 +106,7 @@ def sensitivity(res: Any, problem: str, colors: dict[str, str]) -> Figure:
         name=col.replace("_", " "),
     )
     la.apply(ax)
-    ax.set_xscale("log")
+    set_scale(ax, "x", "log")
     shown = la.transform(finite) if finite.size else np.ones(1)
     shown = shown[np.isfinite(shown)]
     top = float(shown.max()) if shown.size else 1.0
@@ -191,7 +191,7 @@ def task_curves(res: Any, problem: str, colors: dict[str, str]) -> Figure | None
             ax.fill_between(x, b[0.25], b[0.75], color=colors[opt], alpha=0.2, lw=0)
             ax.plot(x, b[0.5], color=colors[opt], lw=1.6, label=opt)
         if scale == "log" and (c[m].dropna() > 0).all():
-            ax.set_yscale("log")
+            set_scale(ax, "y", "log")
         ax.set_title(title)
         ax.set_xlabel(xcol)
         ax.grid(True, color="0.9", lw=0.6)
@@ -216,7 +216,7 @@ def grad_norm(res: Any, problem: str, colors: dict[str, str]) -> Figure | None:
         if not cc.empty:
             med = cc.groupby("step")["grad_norm_h0"].median()
             ax.plot(med.index, med.to_numpy(), color=colors[opt], lw=1.6, label=opt)
-    ax.set_yscale("log")
+    set_scale(ax, "y", "log")
     ax.set_xlabel("step")
     ax.set_ylabel("‖∂L/∂h₀‖")
     ax.set_title(f"{problem}: gradient reaching the first hidden state")

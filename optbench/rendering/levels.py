@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optbench.rendering._style import set_scale
+
 
 @dataclass(frozen=True)
 class Background:
@@ -125,9 +127,9 @@ class LossAxis:
     def apply(self, ax) -> None:
         """Set the y scale and label of a matplotlib axes."""
         if self.scale == "symlog":
-            ax.set_yscale("symlog", linthresh=self.linthresh)
+            set_scale(ax, "y", "symlog", linthresh=self.linthresh)
         else:
-            ax.set_yscale(self.scale)
+            set_scale(ax, "y", self.scale)
         ax.set_ylabel(self.label)
 
 

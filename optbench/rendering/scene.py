@@ -188,7 +188,7 @@ class Frame:
         la = self.scene.loss_axis
         assert la is not None
         smax = max((int(t.steps[-1]) for t in self.tracks if len(t.steps)), default=1)
-        lax.set_xscale("symlog", linthresh=1.0, linscale=0.3)
+        _style.set_scale(lax, "x", "symlog", linthresh=1.0, linscale=0.3)
         lax.set_xlim(0, max(smax, 1) * 1.05)
         la.apply(lax)
         # diverged runs leave through the top: they do not set the scale

@@ -52,8 +52,24 @@ def report(dir: str | Path) -> Path:
     """
     folder = Path(dir)
     res = _inputs.load(folder)
+    sections = [
+        problem_section(res, p, folder, gif=(folder / f"{_style.slug(p)}.gif").is_file())
+        for p in _inputs.problems(res)
+    ]
+    return write_page(res, folder, sections)
+
+
+def problem_section(res: Any, problem: str, folder: Path, *, gif: bool) -> str:
+    """The HTML of one problem (drawing and saving its figures); ``gif``: show the animation."""
     figdir = folder / "figures"
     figdir.mkdir(exist_ok=True)
+    colors = _style.colors(_inputs.optimizers(res))
+    with mpl.rc_context(_style.RC):
+        return _problem(res, problem, figdir, colors, gif=gif)
+
+
+def write_page(res: Any, folder: Path, sections: list[str]) -> Path:
+    """Write the summary files and ``report.html`` around the problems' ``sections``."""
     colors = _style.colors(_inputs.optimizers(res))
     table = summary(res)
     write_csv(folder / "summary.csv", table)
@@ -65,9 +81,7 @@ def report(dir: str | Path) -> Path:
         '<a href="summary.tex">summary.tex</a> (booktabs) · <a href="runs.csv">runs.csv</a> · '
         '<a href="curves.csv">curves.csv</a></p>'
     )
-    with mpl.rc_context(_style.RC):
-        for problem in _inputs.problems(res):
-            body.append(_problem(res, problem, folder, figdir, colors))
+    body += sections
     body.append(_config_meta(res, folder))
     title = html.escape(str((res.config or {}).get("name") or folder.name))
     page = (
@@ -95,13 +109,12 @@ def _img(src: str, caption: str, pdf: bool = True) -> str:
     )
 
 
-def _problem(res: Any, problem: str, folder: Path, figdir: Path, colors) -> str:
+def _problem(res: Any, problem: str, figdir: Path, colors, *, gif: bool) -> str:
     slug = _style.slug(problem)
     spec = _inputs.problem_config(res, problem)
     kind = f"task {spec['task']}" if "task" in spec else f"surface {spec.get('surface', '?')}"
     parts = [f"<h2>{html.escape(problem)}</h2><p class='sub'>{html.escape(kind)}</p>"]
-    gif = folder / f"{slug}.gif"
-    if gif.is_file():
+    if gif:
         parts.append(
             _img(f"{slug}.gif", "Trajectories of the selected runs (animated).", pdf=False)
         )
