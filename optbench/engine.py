@@ -165,7 +165,6 @@ class _Carry(NamedTuple):
     grad: jax.Array
     k: jax.Array  # steps taken
     alive: jax.Array
-    escaped: jax.Array
     stop: jax.Array  # the step where the run stopped (diverged or escaped), 0 while alive
     x_stop: jax.Array  # the point and loss at that step
     loss_stop: jax.Array
@@ -219,7 +218,6 @@ def surface_program(
             grad=g0,
             k=jnp.int32(0),
             alive=ok0,
-            escaped=jnp.bool_(False),
             stop=jnp.int32(0),
             x_stop=x0,
             loss_stop=loss0,
@@ -238,9 +236,9 @@ def surface_program(
             x = (c.x + updates).astype(dtype)
             loss, grad = value_and_grad(x)
             k = c.k + 1
-            finite = jnp.isfinite(loss) & jnp.all(jnp.isfinite(x))
-            outside = jnp.any((x < lo_) | (x > hi_))
-            stop_now = c.alive & (~finite | outside)
+            finite = jnp.isfinite(loss)
+            inside = jnp.all((x >= lo_) & (x <= hi_))  # false for NaN or infinite coordinates
+            stop_now = c.alive & ~(finite & inside)
             return _Carry(
                 x=x,
                 state=state,
@@ -248,7 +246,6 @@ def surface_program(
                 grad=grad,
                 k=k,
                 alive=c.alive & ~stop_now,
-                escaped=c.escaped | (stop_now & finite & (not bounded)),
                 stop=jnp.where(stop_now, k, c.stop),
                 x_stop=jnp.where(stop_now, x, c.x_stop),
                 loss_stop=jnp.where(stop_now, loss, c.loss_stop),
@@ -262,12 +259,16 @@ def surface_program(
 
         final, (losses, xs) = jax.lax.scan(segment, carry, gaps)
         a = final.alive
+        # A run stopped at a finite point with a finite loss left the escape box: on a
+        # surface unbounded below that is an escape, otherwise a divergence.
+        left_box = jnp.isfinite(final.loss_stop) & jnp.all(jnp.isfinite(final.x_stop))
+        escaped = ~a & left_box & (not bounded)
         out = {
             "final_loss": jnp.where(a, final.loss, final.loss_stop),
             "best_loss": final.best,
             "hit": final.hit,
-            "diverged": ~a & ~final.escaped,
-            "escaped": final.escaped,
+            "diverged": ~a & ~escaped,
+            "escaped": escaped,
             "stop": jnp.where(a, final.k, final.stop),
             "losses": jnp.concatenate([loss0[None], losses]),
         }

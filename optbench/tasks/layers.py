@@ -37,6 +37,28 @@ def he_normal(key: jax.Array, shape: tuple[int, ...], fan_in: int, dtype):
     return jax.random.normal(key, shape, dtype) * (2.0 / fan_in) ** 0.5
 
 
+def orthogonal(key: jax.Array, n: int, dtype) -> jax.Array:
+    """A random ``n x n`` orthogonal matrix, Haar distributed (Saxe et al. 2014).
+
+    The Q factor of a Gaussian matrix with a positive diagonal R, computed by Gram-Schmidt
+    with reorthogonalization ("twice is enough", Giraud et al. 2005): matrix-vector
+    products only. LAPACK's QR (``jax.nn.initializers.orthogonal``) is avoided on purpose:
+    vmapped over seeds inside the training program, its batched CPU kernel waits on the
+    thread pool that runs it and can deadlock.
+    """
+    a = jax.random.normal(key, (n, n), dtype)
+    cols = jnp.arange(n)
+
+    def column(j: jax.Array, q: jax.Array) -> jax.Array:
+        earlier = (cols < j).astype(dtype)  # the columns before j are orthonormal already
+        v = q[:, j]
+        for _ in range(2):
+            v = v - q @ ((q.T @ v) * earlier)
+        return q.at[:, j].set(v / jnp.sqrt(jnp.sum(v * v)))
+
+    return jax.lax.fori_loop(0, n, column, a)
+
+
 def init_weight(key: jax.Array, shape, fan_in: int, fan_out: int, activation: str, dtype):
     """He initialisation before relu/softplus, Glorot before tanh/sigmoid and outputs."""
     if activation in ("relu", "softplus"):

@@ -142,9 +142,8 @@ def init_recurrent(key, cell_name: str, inputs: int, hidden: int, dtype) -> dict
     g = cell.gates
     k_in, k_rec = jax.random.split(key)
     w_x = layers.glorot_uniform(k_in, (inputs, g * hidden), inputs, hidden, dtype)
-    ortho = jax.nn.initializers.orthogonal()
     w_h = jnp.concatenate(
-        [ortho(k, (hidden, hidden), dtype) for k in jax.random.split(k_rec, g)], axis=1
+        [layers.orthogonal(k, hidden, dtype) for k in jax.random.split(k_rec, g)], axis=1
     )
     b = jnp.zeros((g * hidden,), dtype)
     if cell_name == "lstm":
