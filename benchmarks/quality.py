@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
-from torch import nn
+from tasks import torch_cnn_train  # benchmarks/tasks.py
 
 import optbench.tasks as tasks
 from optbench.tasks import data
@@ -36,23 +36,8 @@ def train(task, seeds: list[int], budget: int):
 
 def torch_cnn_accuracy(seed: int, epochs: int = 20) -> float:
     """Test accuracy of the digits CNN trained with PyTorch on the same split."""
-    torch.manual_seed(seed)
+    net, _, _ = torch_cnn_train(seed, epochs)
     s = data.digits_split()
-    x, y = torch.tensor(s.x_train[:, None]), torch.tensor(s.y_train).long()
-    net = nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(128, 10),
-    )  # fmt: skip
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for _ in range(epochs):
-        perm = torch.randperm(len(y))
-        for j in range(len(y) // 64):
-            idx = perm[j * 64 : (j + 1) * 64]
-            loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
     with torch.no_grad():
         pred = net(torch.tensor(s.x_test[:, None])).argmax(1).numpy()
     return float((pred == s.y_test).mean())

@@ -90,8 +90,8 @@ def optbench_rate(task, budget: int, n_runs: int, reps: int) -> tuple[float, flo
     return statistics.median(rates), statistics.median(compiles), statistics.median(secs), fixed
 
 
-def torch_cnn_run(seed: int, epochs: int) -> tuple[int, float]:
-    """One PyTorch training run of the digits CNN; returns (steps, seconds)."""
+def torch_cnn_train(seed: int, epochs: int) -> tuple[nn.Module, int, float]:
+    """One PyTorch training run of the digits CNN; returns (model, steps, seconds)."""
     torch.manual_seed(seed)
     s = data.digits_split()
     x, y = torch.tensor(s.x_train[:, None]), torch.tensor(s.y_train).long()
@@ -111,7 +111,12 @@ def torch_cnn_run(seed: int, epochs: int) -> tuple[int, float]:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    return epochs * spe, time.perf_counter() - t0
+    return net, epochs * spe, time.perf_counter() - t0
+
+
+def torch_cnn_run(seed: int, epochs: int) -> tuple[int, float]:
+    """One PyTorch training run of the digits CNN; returns (steps, seconds)."""
+    return torch_cnn_train(seed, epochs)[1:]
 
 
 class _LSTMRegressor(nn.Module):

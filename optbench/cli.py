@@ -137,7 +137,7 @@ def run(
             typer.echo(f"report: {page}")
     finally:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            pool.terminate()
 
 
 @app.command("render")

@@ -158,7 +158,7 @@ def build(res: Any, label: str, colors: dict[str, str]) -> tuple[Scene, list[Tra
 
 def _stills(scene: Scene, tracks: list[Track], base: Path, size, step: int) -> list[Path]:
     fig = Frame(scene, tracks, size=size).finish(step)
-    return save_png_pdf(fig, base, dpi=200)
+    return save_png_pdf(fig, base, dpi=150)
 
 
 def _mp4(scene, tracks, base: Path, frames, duration, hold, size, schedule) -> list[Path]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -114,55 +115,44 @@ class Frame:
         if scene.title:
             fig.suptitle(scene.title, fontsize=12)
 
-        self.moving: list = []  # (axes, artist) in drawing order
+        # Moving artists, one collection per kind (a frame draws a handful of artists,
+        # not four per track): trails, heads and loss curves; faint tracks (other seeds)
+        # underneath. A diverged run gets its own cross where it stopped.
         faint = [t for t in self.tracks if t.faint]
         main = [t for t in self.tracks if not t.faint]
-        self._artists = []
-        self._lends = {}
-        for t in faint + main:
-            lw, alpha = (0.8, 0.3) if t.faint else (2.0, 0.95)
-            trail = ax.plot([], [], "-", color=t.color, lw=lw, alpha=alpha, animated=True)[0]
-            head = end = curve = None
-            if not t.faint:
-                head = ax.plot(
-                    [], [], "o", color=t.color, ms=7, mec="white", mew=1.0, animated=True
-                )[0]
-                if t.status == "diverged":
-                    end = ax.plot(
-                        [],
-                        [],
-                        "X",
-                        color=t.color,
-                        ms=12,
-                        mec="black",
-                        mew=0.8,
-                        animated=True,
-                        clip_on=False,
-                    )[0]
-                    if lax is not None:
-                        self._lends[id(t)] = lax.plot(
-                            [],
-                            [],
-                            "X",
-                            color=t.color,
-                            ms=10,
-                            mec="black",
-                            mew=0.8,
-                            animated=True,
-                            clip_on=False,
-                        )[0]
-            if lax is not None:
-                curve = lax.plot(
-                    [],
-                    [],
-                    "-",
-                    color=t.color,
-                    lw=0.8 if t.faint else 1.8,
-                    alpha=0.3 if t.faint else 0.95,
-                    animated=True,
-                )[0]
-            self._artists.append((t, trail, head, end, curve))
-            if t.legend and not t.faint:
+        self._faint, self._main = faint, main
+
+        def lines(axes, tracks: list[Track], lw: float, alpha: float) -> LineCollection:
+            coll = LineCollection(
+                [], colors=[t.color for t in tracks], linewidths=lw, alpha=alpha, animated=True
+            )
+            coll.set_capstyle("round")
+            coll.set_joinstyle("round")
+            axes.add_collection(coll, autolim=False)
+            return coll
+
+        self.trails = [lines(ax, faint, 0.8, 0.3), lines(ax, main, 2.0, 0.95)]
+        self.heads = ax.scatter(
+            np.full(len(main), np.nan),
+            np.full(len(main), np.nan),
+            s=49,
+            c=[t.color for t in main] or "none",
+            edgecolors="white",
+            linewidths=1.0,
+            zorder=3,
+            animated=True,
+        )
+        self.curves = (
+            [lines(lax, faint, 0.8, 0.3), lines(lax, main, 1.8, 0.95)] if lax is not None else []
+        )
+        self._ends: list[tuple[Track, Line2D, Line2D | None]] = []
+        for t in main:
+            if t.status == "diverged":
+                cross = {"color": t.color, "mec": "black", "mew": 0.8, "clip_on": False}
+                end = ax.plot([], [], "X", ms=12, animated=True, **cross)[0]
+                lend = lax.plot([], [], "X", ms=10, animated=True, **cross)[0] if lax else None
+                self._ends.append((t, end, lend))
+            if t.legend:
                 h = Line2D([], [], color=t.color, lw=2.0, marker="o", ms=5)
                 h.set_label(t.label)
                 handles.append(h)
@@ -217,40 +207,54 @@ class Frame:
             self.canvas.draw()
         self._bg = self.canvas.copy_from_bbox(self.fig.bbox)
 
+    def _update(self, step: int) -> None:
+        """Set every moving artist to its state after ``step`` steps."""
+        la = self.scene.loss_axis
+        for group, trails, curves in (
+            (self._faint, self.trails[0], self.curves[:1]),
+            (self._main, self.trails[1], self.curves[1:]),
+        ):
+            ks = [int(np.searchsorted(t.steps, step, side="right")) for t in group]
+            trails.set_segments([t.xy[:k] for t, k in zip(group, ks, strict=True)])
+            if curves and la is not None:
+                curves[0].set_segments(
+                    [
+                        np.column_stack([t.steps[:k], la.transform(t.loss[:k])])
+                        for t, k in zip(group, ks, strict=True)
+                    ]
+                )
+        heads = np.full((len(self._main), 2), np.nan)
+        for i, t in enumerate(self._main):
+            k = int(np.searchsorted(t.steps, step, side="right"))
+            if k:
+                heads[i] = t.xy[k - 1]
+        self.heads.set_offsets(heads)
+        bounds = self.scene.background.bounds
+        for t, end, lend in self._ends:
+            done = len(t.steps) and t.steps[-1] <= step
+            end.set_data(*(_stop_point(t.xy, bounds) if done else ([], [])))
+            if lend is not None and la is not None:
+                lend.set_data(*(_stop_loss(t, la, self.lax.get_ylim()) if done else ([], [])))
+        if self.cursor is not None:
+            self.cursor.set_xdata([step, step])
+        self.step_text.set_text(f"step {step:,}")
+
     def draw(self, step: int) -> None:
         """Draw the frame at ``step`` into the canvas (blitting)."""
         if self._bg is None:
             self._draw_static()
         self.canvas.restore_region(self._bg)
-        ax, lax = self.ax, self.lax
-        la = self.scene.loss_axis
-        for t, trail, head, end, curve in self._artists:
-            k = int(np.searchsorted(t.steps, step, side="right"))
-            trail.set_data(t.xy[:k, 0], t.xy[:k, 1])
-            ax.draw_artist(trail)
-            if head is not None and k:
-                head.set_data(t.xy[k - 1 : k, 0], t.xy[k - 1 : k, 1])
-                ax.draw_artist(head)
-            if curve is not None and la is not None:
-                curve.set_data(t.steps[:k], la.transform(t.loss[:k]))
-                lax.draw_artist(curve)
-            if end is not None and k == len(t.steps) and k:
-                end.set_data(*_stop_point(t.xy, self.scene.background.bounds))
-                ax.draw_artist(end)
-                lend = self._lends.get(id(t))
-                if lend is not None:
-                    lend.set_data(*_stop_loss(t, la, lax.get_ylim()))
-                    lax.draw_artist(lend)
-        if self.cursor is not None:
-            self.cursor.set_xdata([step, step])
-            lax.draw_artist(self.cursor)
-        self.step_text.set_text(f"step {step:,}")
-        ax.draw_artist(self.step_text)
+        self._update(step)
+        for a in self._moving():
+            a.axes.draw_artist(a)
 
     def _moving(self) -> list:
-        out = [a for row in self._artists for a in row[1:] if a is not None]
-        out += [*self._lends.values(), self.step_text]
-        return out + ([self.cursor] if self.cursor is not None else [])
+        """The moving artists in drawing order."""
+        out = [*self.trails, self.heads]
+        out += [e for _, e, _ in self._ends] + [*self.curves]
+        out += [le for _, _, le in self._ends if le is not None]
+        out += [self.cursor] if self.cursor is not None else []
+        return [*out, self.step_text]
 
     def rgb(self, step: int) -> np.ndarray:
         """The frame at ``step`` as an ``[H, W, 3]`` uint8 array."""
@@ -258,8 +262,11 @@ class Frame:
         return np.asarray(self.canvas.buffer_rgba())[:, :, :3].copy()
 
     def finish(self, step: int) -> Figure:
-        """Turn the moving artists static at ``step`` (for PNG/PDF export); returns the figure."""
-        self.draw(step)
+        """Turn the moving artists static at ``step`` (for PNG/PDF export); returns the figure.
+
+        Nothing is drawn here: the figure is drawn once, by ``savefig``.
+        """
+        self._update(step)
         for a in self._moving():
             a.set_animated(False)
         if self.cursor is not None:
