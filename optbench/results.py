@@ -182,8 +182,9 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """Write a DataFrame as CSV atomically, floats at full precision."""
-    write_text(path, frame.to_csv(index=False, float_format="%.17g"))
+    """Write a DataFrame as CSV atomically; floats in their shortest exact form (``repr``:
+    reading the file back gives the same float64 values)."""
+    write_text(path, frame.to_csv(index=False))
 
 
 def _toml_safe(data: Any) -> Any:

@@ -109,3 +109,21 @@ def test_delays_are_browser_safe():
     for n, dur in [(10, 0.05), (150, 8.0), (7, 3.33)]:
         d = delays(n, dur, hold=1.234)
         assert len(d) == n and all(x >= 20 and x % 10 == 0 for x in d)
+
+
+def test_drawing_jobs_are_shared_with_worker_processes_in_order():
+    import math
+
+    from optbench.rendering.parallel import _share, start_workers
+
+    jobs = [(float(i),) for i in range(12)]
+    assert _share(math.sqrt, jobs, None) == [math.sqrt(i) for i in range(12)]
+    workers = start_workers(2)
+    if workers is None:  # a one-core machine: this process is the only worker
+        pytest.skip("one core")
+    try:
+        assert _share(math.sqrt, jobs, workers) == [math.sqrt(i) for i in range(12)]
+        with pytest.raises(ValueError, match="math domain"):
+            _share(math.sqrt, [(-1.0,)] * 4, workers)
+    finally:
+        workers.terminate()

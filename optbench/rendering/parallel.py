@@ -1,52 +1,70 @@
 """GIFs and report together, spread over the CPU cores (what ``optbench run`` draws).
 
 Drawing is single-threaded Python (matplotlib), so the work is split into jobs, one per
-animation and one per report section, run in a pool of fresh worker processes; the main
-process then writes the page. Starting the pool early (:func:`start_workers`, e.g. while a
-sweep runs) hides the workers' start-up. With one core (or ``workers=1``) the jobs run in
-turn in this process.
+animation and one per report section, shared between this process and a pool of fresh
+worker processes (one fewer than the cores to use), each taking the next job when it is
+free; this process then writes the page. Starting the pool early (:func:`start_workers`,
+e.g. while a sweep runs) hides the workers' start-up. With one core (or ``workers=1``)
+the jobs run in turn in this process.
 """
 
 from __future__ import annotations
 
+import collections
 import multiprocessing
 import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.pool import Pool
 from pathlib import Path
 
 from optbench.rendering import _inputs, animation, page
 
 
-def start_workers(workers: int | None = None) -> Pool | None:
-    """A warmed-up pool of drawing processes (None when one core is all there is).
+@dataclass
+class Workers:
+    """A pool of ``size`` drawing processes (from :func:`start_workers`)."""
+
+    pool: Pool
+    size: int
+
+    def terminate(self) -> None:
+        """Stop the processes now (they hold nothing unwritten between jobs)."""
+        self.pool.terminate()
+
+
+def start_workers(workers: int | None = None) -> Workers | None:
+    """A warmed-up pool of ``workers - 1`` drawing processes (default: two cores, so one
+    process; None when one core is all there is): this process is the other worker.
 
     Each worker imports the drawing stack and turns on the same JAX compilation cache as
-    this process, so later jobs start at once. Stop it with ``pool.terminate()``: the
-    workers hold nothing unwritten between jobs (every file is written atomically), and
+    this process, so later jobs start at once. Stop it with ``terminate()``: the workers
+    hold nothing unwritten between jobs (every file is written atomically), and
     terminating spares the second or so that interpreters holding JAX take to exit.
     """
-    workers = min(workers or 2, os.cpu_count() or 1)
-    if workers <= 1:
+    helpers = min(workers or 2, os.cpu_count() or 1) - 1
+    if helpers < 1:
         return None
     import jax
 
     cache = jax.config.jax_compilation_cache_dir
     ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(cache,))
-    for _ in range(workers):
+    pool = ctx.Pool(helpers, initializer=_init_worker, initargs=(cache,))
+    for _ in range(helpers):
         pool.apply_async(_warm)
-    return pool
+    return Workers(pool, helpers)
 
 
 def render_and_report(
-    dir: str | Path, *, workers: int | None = None, pool: Pool | None = None
+    dir: str | Path, *, workers: int | None = None, pool: Workers | None = None
 ) -> list[Path]:
     """Animate every 2-D surface problem and write the report; returns the files written.
 
     The same files as :func:`optbench.rendering.render` (when there is a 2-D surface)
-    followed by :func:`optbench.rendering.report`, drawn on ``pool`` (or on a pool of
-    ``workers`` processes started here; default one per core, at most two). The report's
-    path is the last one returned.
+    followed by :func:`optbench.rendering.report`, drawn by this process together with
+    ``pool`` (or with a pool started here: ``workers`` processes in all, default one per
+    core, at most two). The report's path is the last one returned.
     """
     folder = Path(dir)
     res = _inputs.load(folder)
@@ -56,17 +74,62 @@ def render_and_report(
     if own:
         pool = start_workers(workers)
     try:
-        if pool is None:
-            done = [_job(folder, kind, label, animated) for kind, label in jobs]
-        else:
-            args = [(folder, kind, label, animated) for kind, label in jobs]
-            done = [job.get() for job in [pool.apply_async(_job, a) for a in args]]
+        done = _share(_job, [(folder, kind, label, animated) for kind, label in jobs], pool)
     finally:
         if own and pool is not None:
             pool.terminate()
     paths = [p for (kind, _), out in zip(jobs, done, strict=True) if kind == "gif" for p in out]
     sections = [out for (kind, _), out in zip(jobs, done, strict=True) if kind == "section"]
     return [*paths, page.write_page(res, folder, sections)]
+
+
+def _share(fn: Callable, jobs: list[tuple], workers: Workers | None) -> list:
+    """``[fn(*job) for job in jobs]``, computed here and on ``workers`` at the same time.
+
+    Each worker process is handed one job at a time and the next when it returns, while
+    this process takes jobs from the same queue, so nobody idles while work is left.
+    ``fn`` must be a module-level function (it is pickled to the workers).
+    """
+    queue = collections.deque(enumerate(jobs))
+    done: list = [None] * len(jobs)
+    lock = threading.Lock()
+    all_done = threading.Event()
+    left = [len(jobs)]
+    failed: list[BaseException] = []
+
+    def take() -> tuple[int, tuple] | None:
+        with lock:
+            return queue.popleft() if queue and not failed else None
+
+    def finish(i: int, out: object) -> None:
+        with lock:
+            done[i] = out
+            left[0] -= 1
+            if left[0] == 0:
+                all_done.set()
+
+    def fail(e: BaseException) -> None:
+        failed.append(e)
+        all_done.set()
+
+    def feed() -> None:
+        item = take()
+        if item is not None and workers is not None:
+            i, job = item
+            workers.pool.apply_async(
+                fn, job, callback=lambda out: (finish(i, out), feed()), error_callback=fail
+            )
+
+    for _ in range(workers.size if workers is not None else 0):
+        feed()
+    while (item := take()) is not None:
+        i, job = item
+        finish(i, fn(*job))
+    if jobs:
+        all_done.wait()
+    if failed:
+        raise failed[0]
+    return done
 
 
 def _init_worker(cache: str | None) -> None:
