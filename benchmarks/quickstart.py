@@ -59,7 +59,9 @@ def main() -> None:
     print(f"{'':6s} {'wall s':>8s} {'compile s':>10s} {'run s':>7s}   (medians of {args.repeats})")
     for name, rows, target in (("cold", cold, 20), ("warm", warm, 10)):
         wall, comp, run = (statistics.median(col) for col in zip(*rows, strict=True))
-        print(f"{name:6s} {wall:8.1f} {comp:10.2f} {run:7.2f}   target < {target} s")
+        spread = f"{min(r[0] for r in rows):.1f}-{max(r[0] for r in rows):.1f}"
+        line = f"{name:6s} {wall:8.1f} {comp:10.2f} {run:7.2f}   target < {target} s"
+        print(f"{line}; range {spread} s")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,11 @@ from optbench.results import (
     save_part,
 )
 
+CHECKPOINT_S = 10.0
+"""Finished groups are copied to the folder's ``.parts`` (for ``--resume``) at most this
+often, and always when a sweep stops early (Ctrl-C or an error); a sweep that completes
+writes only its final files. A hard kill loses at most this many seconds of groups."""
+
 #: ``progress(event, **info)``: events "start" (groups=N), "group" (index, group, skipped),
 #: "chunk" (done, total) for tasks, and "done" (info) after each group.
 Progress = Callable[..., None]
@@ -75,8 +80,9 @@ def run(
     report = progress or (lambda *a, **k: None)
     report("start", groups=len(todo))
     parts: list[tuple[pd.DataFrame, ...]] = []
+    unsaved: list[tuple[str, tuple[pd.DataFrame, ...]]] = []  # finished, not yet in .parts
     surfaces_cache: dict[str, Any] = {}
-    t_start = time.perf_counter()
+    t_start = t_saved = time.perf_counter()
     complete = False
     try:
         for index, group in enumerate(todo):
@@ -85,17 +91,29 @@ def run(
             if found is None:
                 found = _run_group(group, cfg, surfaces_cache, report)
                 if folder is not None:
-                    save_part(folder, group.key, *found)
+                    unsaved.append((group.key, found))
+                    if time.perf_counter() - t_saved >= CHECKPOINT_S:
+                        _save_parts(folder, unsaved)
+                        t_saved = time.perf_counter()
             parts.append(found)
             report("done", info=found[3])
         complete = True
     finally:
+        if folder is not None and not complete:
+            _save_parts(folder, unsaved)
         results = _assemble(cfg, parts, complete, time.perf_counter() - t_start)
         if folder is not None and parts:
             results.save(folder)
             if complete:
                 drop_parts(folder)
     return results
+
+
+def _save_parts(folder: Path, unsaved: list[tuple[str, tuple[pd.DataFrame, ...]]]) -> None:
+    """Copy finished groups into ``folder/.parts`` (what ``--resume`` reads); empties the list."""
+    for key, found in unsaved:
+        save_part(folder, key, *found)
+    unsaved.clear()
 
 
 def _run_group(

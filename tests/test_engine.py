@@ -303,3 +303,19 @@ def test_interrupt_keeps_finished_groups_and_resume_finishes(tmp_path):
     assert full.meta["complete"] is True
     fresh = sweep(BODY)
     pd.testing.assert_frame_equal(full.runs.reset_index(drop=True), fresh.runs, check_dtype=False)
+
+
+def test_finished_groups_are_checkpointed_while_the_sweep_runs(tmp_path, monkeypatch):
+    from optbench import api
+
+    monkeypatch.setattr(api, "CHECKPOINT_S", 0.0)  # checkpoint after every group
+    out = tmp_path / "c"
+    on_disk = []
+
+    def look(event, **info):
+        if event == "group":
+            on_disk.append(len(list((out / ".parts").glob("*/group.json"))))
+
+    optbench.run("name='c'\n" + BODY, out, progress=look)
+    assert on_disk == [0, 1, 2, 3]  # a hard kill here would lose at most the running group
+    assert not (out / ".parts").exists()  # a complete sweep keeps only its final files
