@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from optbench._errors import ConfigError, closest
@@ -246,6 +248,21 @@ def check_inside(start: np.ndarray, escape: np.ndarray, *, key: str, file: str |
         )
 
 
+def check_minima(fn: Callable[[Any], Any], minima: Sequence[Any], *, file: str | None) -> None:
+    """Each stated minimum must be the surface's value at its point (float64, 1e-6 relative):
+    a wrong one would silently corrupt ``steps_to_tol`` and the contour levels."""
+    with jax.enable_x64(True):
+        for i, (point, value) in enumerate(minima):
+            got = float(fn(jnp.asarray(point, jnp.float64)))
+            if not abs(got - value) <= 1e-6 * max(1.0, abs(value)):
+                raise ConfigError(
+                    f"the surface is {got:.10g} at this point, not {value:.10g}; "
+                    "fix the point or the value",
+                    key=f"minima[{i}]",
+                    file=file,
+                )
+
+
 def make_surface(
     *,
     name: str,
@@ -271,6 +288,7 @@ def make_surface(
         escape = as_bounds(escape_bounds, dim, key="escape_bounds", file=file)
     check_inside(start_a, escape, key="start", file=file)
     mins = as_minima(minima, dim, key="minima", file=file)
+    check_minima(fn, mins, file=file)
     smooth = tuple(minima_smooth) or (True,) * len(mins)
     return Surface(
         name=name,

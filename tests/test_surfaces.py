@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 import textwrap
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -416,3 +417,19 @@ def test_registered_name_clashes_with_user_folder(tmp_path):
             surfaces.catalogue([tmp_path])
     finally:
         surfaces.unregister("tilted_bowl")
+
+
+def test_readme_surface_example_loads_and_a_wrong_minimum_is_refused(tmp_path):
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (block,) = re.findall(r'```toml\n(name = "my_bowl".*?)```', readme, flags=re.S)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "my_bowl.toml").write_text(block)
+    s = surfaces.catalogue([folder])["my_bowl"].build()
+    assert s.min_value == 0.0 and s.dim == 2
+    (folder / "my_bowl.toml").write_text(block.replace("value = 0.0", "value = -1.0"))
+    with pytest.raises(ConfigError) as e:
+        surfaces.catalogue([folder])["my_bowl"].build()
+    assert "my_bowl.toml" in str(e.value) and "minima[0]" in str(e.value)
