@@ -60,6 +60,7 @@ def _quadratic_nd(params: dict[str, Any]) -> Generated:
         return 0.5 * x @ (a @ x)
 
     fn.__name__ = f"quadratic_nd_{dim}_{seed}"
+    fn.numpy = lambda x: float(0.5 * x @ (hessian @ x))  # type: ignore[attr-defined]
     return Generated(
         fn=fn,
         coords=tuple(f"x{i}" for i in range(dim)),

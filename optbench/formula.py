@@ -97,7 +97,9 @@ class _Compiler:
         params: Mapping[str, float],
         file: str | None,
         key: str,
+        numpy: bool = False,
     ):
+        self.numpy = numpy  # build the closures over numpy instead of jax.numpy
         self.text = text
         self.coords = {c: i for i, c in enumerate(coords)}
         self.params = dict(params)
@@ -211,6 +213,8 @@ class _Compiler:
         jop, nop = op if isinstance(op, tuple) else (op, op)
         if all(constant for constant, _ in args):
             return True, self.fold(node, nop, [value for _, value in args])
+        if self.numpy:
+            jop = nop
         getters = [v if not c else (lambda xs, v=v: v) for c, v in args]
         if len(getters) == 1:
             (g,) = getters
@@ -338,10 +342,19 @@ def compile_formula(
         out = value if constant else value([x[i] for i in range(n)])
         return jnp.asarray(out, dtype=x.dtype)
 
+    np_constant, np_value = _Compiler(text, coords, params, file, key, numpy=True).compile()
+
+    def fn_numpy(x: Any) -> float:
+        """The same formula in plain numpy float64 (no dispatch: for a few points)."""
+        xs = [np.float64(v) for v in np.asarray(x, dtype=np.float64).reshape(n)]
+        with np.errstate(all="ignore"):
+            return float(np_value if np_constant else np_value(xs))
+
     fn.__name__ = "formula"
     fn.__qualname__ = "formula"
     fn.__doc__ = f"f({', '.join(coords)}) = {text}"
     fn.formula = text  # type: ignore[attr-defined]
+    fn.numpy = fn_numpy  # type: ignore[attr-defined]
     return fn
 
 

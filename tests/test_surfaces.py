@@ -433,3 +433,14 @@ def test_readme_surface_example_loads_and_a_wrong_minimum_is_refused(tmp_path):
     with pytest.raises(ConfigError) as e:
         surfaces.catalogue([folder])["my_bowl"].build()
     assert "my_bowl.toml" in str(e.value) and "minima[0]" in str(e.value)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_numpy_twin_matches_the_jax_function(x64, name):
+    # the minima check at build time evaluates this twin instead of dispatching jax
+    s = surfaces.get(name)
+    rng = np.random.default_rng(0)
+    lo, hi = s.plot_bounds.T
+    points = [*s.start, *(p for p, _ in s.minima), *rng.uniform(lo, hi, (5, s.dim))]
+    for p in points:
+        assert s.fn.numpy(np.asarray(p)) == pytest.approx(f64(s, p), rel=1e-12, abs=1e-12)
