@@ -120,7 +120,7 @@ class Frame:
         # underneath. A diverged run gets its own cross where it stopped.
         faint = [t for t in self.tracks if t.faint]
         main = [t for t in self.tracks if not t.faint]
-        self._faint, self._main = faint, main
+        self._main = main
 
         def lines(axes, tracks: list[Track], lw: float, alpha: float) -> LineCollection:
             coll = LineCollection(
@@ -145,6 +145,18 @@ class Frame:
         self.curves = (
             [lines(lax, faint, 0.8, 0.3), lines(lax, main, 1.8, 0.95)] if lax is not None else []
         )
+        la = scene.loss_axis
+
+        def shown(tracks: list[Track]) -> list[np.ndarray]:  # (step, loss as plotted)
+            if la is None:
+                return []
+            return [np.column_stack([t.steps, la.transform(t.loss)]) for t in tracks]
+
+        # per group: tracks, trail collection, loss-curve collection, curve points
+        self._groups = [
+            (faint, self.trails[0], self.curves[:1], shown(faint)),
+            (main, self.trails[1], self.curves[1:], shown(main)),
+        ]
         self._ends: list[tuple[Track, Line2D, Line2D | None]] = []
         for t in main:
             if t.status == "diverged":
@@ -210,22 +222,13 @@ class Frame:
     def _update(self, step: int) -> None:
         """Set every moving artist to its state after ``step`` steps."""
         la = self.scene.loss_axis
-        for group, trails, curves in (
-            (self._faint, self.trails[0], self.curves[:1]),
-            (self._main, self.trails[1], self.curves[1:]),
-        ):
+        for group, trails, curves, shown in self._groups:
             ks = [int(np.searchsorted(t.steps, step, side="right")) for t in group]
             trails.set_segments([t.xy[:k] for t, k in zip(group, ks, strict=True)])
-            if curves and la is not None:
-                curves[0].set_segments(
-                    [
-                        np.column_stack([t.steps[:k], la.transform(t.loss[:k])])
-                        for t, k in zip(group, ks, strict=True)
-                    ]
-                )
+            if curves:
+                curves[0].set_segments([c[:k] for c, k in zip(shown, ks, strict=True)])
         heads = np.full((len(self._main), 2), np.nan)
-        for i, t in enumerate(self._main):
-            k = int(np.searchsorted(t.steps, step, side="right"))
+        for i, (t, k) in enumerate(zip(self._main, ks, strict=True)):  # main tracks: last group
             if k:
                 heads[i] = t.xy[k - 1]
         self.heads.set_offsets(heads)
