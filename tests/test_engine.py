@@ -129,6 +129,14 @@ learning_rate = 0.1
     assert pd.isna(run.steps_to_tol)
     traj = res.trajectories
     assert traj.step.max() == run.stop_step
+    # Frozen where it stopped: the reported loss is the saddle's value at the last point
+    # recorded, that point is outside the escape box, and the point recorded before it
+    # (while the run was alive) is inside.
+    end, before = traj.iloc[-1], traj.iloc[-2]
+    assert run.final_loss == pytest.approx(end.x**2 - end.y**2, rel=1e-6)
+    (lo_x, hi_x), (lo_y, hi_y) = optbench.surfaces.get("saddle").escape_bounds
+    assert not (lo_x <= end.x <= hi_x and lo_y <= end.y <= hi_y)
+    assert lo_x <= before.x <= hi_x and lo_y <= before.y <= hi_y
 
 
 def test_noise_is_common_across_optimizers_and_differs_across_seeds():
