@@ -9,8 +9,9 @@ per timestep). A cell is two pure functions over one timestep:
 - ``forward(xp, hh, h, c) -> (h_new, c_new, residuals)``, with ``xp = W x_t + b`` and
   ``hh = U h_{t-1} + b_h`` for all the gates stacked along the last axis;
 - ``backward(residuals, dh, dc) -> (dxp, dhh, dh_direct, dc_prev)``: the gradients with
-  respect to ``xp``, ``hh``, ``h`` other than through ``hh`` (``None`` when there is none)
-  and ``c``.
+  respect to ``xp``, ``hh`` (``None`` when equal to ``dxp``), ``h`` other than through
+  ``hh`` (``None`` when there is none) and ``c``; ``dxp`` and ``dhh`` either flat
+  ``[..., G*H]`` or on the per-gate view ``[..., G, H]``.
 
 :func:`recurrent` runs a cell over a sequence with a hand-written backward pass
 (``jax.custom_vjp``): the reverse scan carries only the hidden-state gradients, and the
@@ -52,29 +53,40 @@ def _lstm_forward(xp, hh, h, c):
         h_t &= o_t \odot \tanh(c_t)
 
     Gate order along the last axis: ``i, f, g, o`` (PyTorch's order).
+
+    Residuals for the backward pass, with :math:`\sigma' = \sigma (1 - \sigma)` and
+    :math:`\tanh' = 1 - \tanh^2`: the pre-activation gradient is
+    :math:`\partial z = q \odot (\partial c_t, \partial c_t, \partial c_t, \partial h_t)`
+    per gate block, with
+
+    .. math::
+        q = (g_t \sigma'_i,\; c_{t-1} \sigma'_f,\; i_t \tanh'_g,\; \tanh(c_t) \sigma'_o),
+        \qquad \partial c_t \mathrel{+}= \partial h_t \odot o_t \tanh'(c_t),
+        \qquad \partial c_{t-1} = \partial c_t \odot f_t,
+
+    so the forward pass stores ``q``, ``o_t * tanh'(c_t)`` and ``f_t``.
     """
-    z = xp + hh
-    hidden = z.shape[-1] // 4
+    # Work on the [..., 4, H] view of the gates: XLA then indexes its loops directly instead
+    # of dividing each flat index by H.
+    z = (xp + hh).reshape(*c.shape[:-1], 4, c.shape[-1])
     # One fused pass: tanh(x) = 2 sigmoid(2x) - 1 on the g block, sigmoid elsewhere.
-    is_g = (jnp.arange(4 * hidden) // hidden) == 2
+    is_g = (jnp.arange(4) == 2)[:, None]
     s = jax.nn.sigmoid(jnp.where(is_g, 2 * z, z))
     act = jnp.where(is_g, 2 * s - 1, s)
-    i, f, g, o = jnp.split(act, 4, axis=-1)
+    i, f, g, o = (act[..., k, :] for k in range(4))
     c_new = f * c + i * g
     tc = jnp.tanh(c_new)
     h_new = o * tc
-    return h_new, c_new, (act, c, tc)
+    dact = jnp.where(is_g, 1 - act * act, act * (1 - act))
+    q = dact * jnp.stack([g, c, i, tc], axis=-2)
+    return h_new, c_new, (q, o * (1 - tc * tc), f)
 
 
 def _lstm_backward(res, dh, dc):
-    act, c, tc = res
-    i, f, g, o = jnp.split(act, 4, axis=-1)
-    dc = dc + dh * o * (1 - tc * tc)
-    upstream = jnp.concatenate([dc * g, dc * c, dc * i, dh * tc], axis=-1)
-    hidden = act.shape[-1] // 4
-    is_g = (jnp.arange(4 * hidden) // hidden) == 2
-    dz = upstream * jnp.where(is_g, 1 - act * act, act * (1 - act))
-    return dz, dz, None, dc * f
+    q, m, f = res
+    dc = dc + dh * m
+    dz = q * jnp.where((jnp.arange(4) < 3)[:, None], dc[..., None, :], dh[..., None, :])
+    return dz, None, None, dc * f
 
 
 def _gru_forward(xp, hh, h, c):
@@ -115,7 +127,7 @@ def _rnn_forward(xp, hh, h, c):
 
 def _rnn_backward(res, dh, dc):
     dz = dh * (1 - res * res)
-    return dz, dz, None, dc
+    return dz, None, None, dc
 
 
 LSTM = Cell("lstm", 4, True, _lstm_forward, _lstm_backward)
@@ -163,20 +175,28 @@ def _recurrent_fwd(cell, xp, b_h, w_h, h0, c0):
 
 def _recurrent_bwd(cell, saved, dhs):
     res, h_prev, w_h, c0 = saved
-    w_t = w_h.T
+    hidden = w_h.shape[0]
+    # U^T on the per-gate view [G, H, H]: the gate gradients need no reshape to the flat
+    # [..., G*H] layout (on which XLA would divide every index by H).
+    w_t = w_h.T.reshape(cell.gates, hidden, hidden)
 
     def step(carry, inp):
         dh_next, dc_next = carry
         dh_out, res_t = inp
         dxp, dhh, dh_direct, dc_prev = cell.backward(res_t, dh_out + dh_next, dc_next)
-        dh_prev = dhh @ w_t
+        gate_shape = (*dh_out.shape[:-1], cell.gates, hidden)
+        dxp = dxp.reshape(gate_shape)
+        dhh_g = dxp if dhh is None else dhh.reshape(gate_shape)
+        dh_prev = jnp.einsum("...kh,khj->...j", dhh_g, w_t)
         if dh_direct is not None:
             dh_prev = dh_prev + dh_direct
-        return (dh_prev, dc_prev), (dxp, dhh)
+        return (dh_prev, dc_prev), (dxp, None if dhh is None else dhh_g)
 
     init = (jnp.zeros_like(h_prev[0]), jnp.zeros_like(c0))
     (dh0, dc0), (dxp, dhh) = lax.scan(step, init, (dhs, res), reverse=True)
     t, b, h = h_prev.shape
+    dxp = dxp.reshape(t, b, -1)
+    dhh = dxp if dhh is None else dhh.reshape(t, b, -1)
     dw_h = h_prev.reshape(t * b, h).T @ dhh.reshape(t * b, -1)
     db_h = jnp.sum(dhh, axis=(0, 1))
     return dxp, db_h, dw_h, dh0, dc0

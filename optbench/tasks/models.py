@@ -164,7 +164,9 @@ def run_recurrent(
     cell = CELLS[cell_name]
     bsz = x.shape[0]
     hidden = p["w_h"].shape[0]
-    xp = jnp.einsum("btd,dg->tbg", x, p["w"]) + p["b"]
+    steps = x.shape[1]
+    x_tm = jnp.swapaxes(x, 0, 1).reshape(steps * bsz, -1)  # time-major, then one matmul
+    xp = (x_tm @ p["w"] + p["b"]).reshape(steps, bsz, -1)
     if h0 is None:
         h0 = jnp.zeros((bsz, hidden), x.dtype)
     c0 = jnp.zeros((bsz, hidden if cell.has_cell_state else 0), x.dtype)

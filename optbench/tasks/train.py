@@ -3,10 +3,11 @@
 :func:`train` builds one program for a (task, optimizer) group: initialisation, the epochs
 or steps (shuffling, augmentation and dropout drawn from each run's seed), evaluation on the
 full validation and test sets, and divergence handling, all under ``jax.vmap`` over the
-runs (grid points x seeds). The program is cut into chunks of equal shape executed one
-after another, so a progress bar can move and Ctrl-C is honoured between chunks; it is
-compiled once per call whatever the number of runs (the first chunk initialises its carry
-inside the program: ``carry = lax.cond(first, init, lambda: carry)``).
+runs (grid points x seeds; for recurrent models ``lax.map``, the runs one after another).
+The program is cut into chunks of equal shape executed one after another, so a progress
+bar can move and Ctrl-C is honoured between chunks; it is compiled once per call whatever
+the number of runs (the first chunk initialises its carry inside the program:
+``carry = lax.cond(first, init, lambda: carry)``).
 
 Curve points ("segments"): dataset tasks are evaluated every ``max(1, log_every //
 steps_per_epoch)`` epochs and after the last; step tasks every ``log_every`` steps and after
@@ -314,7 +315,19 @@ def train(
 
         return lax.scan(body, carry, seg0 + jnp.arange(plan.points_per_chunk))
 
-    program = jax.jit(jax.vmap(chunk, in_axes=(0, None, None, 0, 0, None)))
+    if recurrent:
+        # One run after another (lax.map), still one program: vmapped, the recurrent
+        # layer's small matmuls become batched ones and its weight gradients need
+        # transposes of every stored timestep, slower on the CPU than the runs in sequence.
+        def runs(carry, first, seg0, hp, seed, arr):
+            def one(run):
+                return chunk(run[0], first, seg0, run[1], run[2], arr)
+
+            return lax.map(one, (carry, hp, seed))
+
+        program = jax.jit(runs)
+    else:
+        program = jax.jit(jax.vmap(chunk, in_axes=(0, None, None, 0, 0, None)))
     shapes = jax.eval_shape(jax.vmap(init_run), seed_arr, hp_arrays)
     carry = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
