@@ -287,6 +287,29 @@ def test_compiles_once_whatever_the_number_of_runs():
         assert train.TRACE_COUNT - before == 1
 
 
+@pytest.mark.parametrize("name", ["adding", "digits_mlp"])
+def test_runs_split_across_threads_give_the_same_numbers(monkeypatch, name):
+    """Three runs on two worker threads (shards of two, the last run repeated as padding):
+    one compile, and each run's numbers as on one thread (bit for bit where the runs are a
+    ``lax.map``; to float32 rounding where the vmap's width changes)."""
+    params = {"cell": "gru", "length": 12, "hidden": 8} if name == "adding" else {}
+    task = tasks.get(name, **params)
+    budget = 20 if name == "adding" else 2
+    out = {}
+    for n in (1, 2):
+        monkeypatch.setattr(train, "workers", lambda n=n: n)
+        before = train.TRACE_COUNT
+        out[n] = run(task, [1e-3, 3e-3, 1e9], [0, 1, 2], make=sgd, budget=budget, log_every=10)
+        assert train.TRACE_COUNT - before == 1
+    one, two = out[1], out[2]
+    assert two.curves["val_loss"].shape == one.curves["val_loss"].shape == (3, 2)
+    assert two.diverged.tolist() == one.diverged.tolist() == [False, False, True]
+    assert two.stop_step.tolist() == one.stop_step.tolist()
+    rtol = 0 if name == "adding" else 1e-5
+    for k in ("train_loss", "val_loss", "test_loss"):
+        np.testing.assert_allclose(two.curves[k], one.curves[k], rtol=rtol)
+
+
 def test_same_seed_same_numbers_different_seeds_differ():
     task = tasks.get("digits_mlp", dropout=0.3, augment=True, hidden=32)
     a = run(task, [1e-3, 1e-3], [0, 1], budget=1)

@@ -7,7 +7,10 @@ runs (grid points x seeds; for recurrent models ``lax.map``, the runs one after 
 The program is cut into chunks of equal shape executed one after another, so a progress
 bar can move and Ctrl-C is honoured between chunks; it is compiled once per call whatever
 the number of runs (the first chunk initialises its carry inside the program:
-``carry = lax.cond(first, init, lambda: carry)``).
+``carry = lax.cond(first, init, lambda: carry)``). The runs are split into equal shards, one
+per CPU core (:func:`workers`), that execute the one compiled program at the same time in
+threads of their own; a run's numbers do not depend on its shard for recurrent models and
+differ only by float32 rounding (the vmap's width) for the others.
 
 Curve points ("segments"): dataset tasks are evaluated every ``max(1, log_every //
 steps_per_epoch)`` epochs and after the last; step tasks every ``log_every`` steps and after
@@ -34,9 +37,12 @@ batch are not affected. ``best_train_loss`` is the lowest ``train_loss`` over th
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import jax
@@ -54,6 +60,24 @@ MAX_CHUNKS = 20
 
 TRACE_COUNT = 0
 """How many times a chunk program was traced in this process (each trace is one compile)."""
+
+
+def workers() -> int:
+    """How many threads run a group's runs at once: one per CPU core this process may use.
+
+    XLA's CPU runtime runs one program's small kernels one after another, mostly on one
+    core; the runs of a group are therefore split into this many equal shards, each
+    executing the same compiled program in a thread of its own.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="optbench-train")
 
 
 @dataclass
@@ -328,28 +352,48 @@ def train(
         program = jax.jit(runs)
     else:
         program = jax.jit(jax.vmap(chunk, in_axes=(0, None, None, 0, 0, None)))
-    shapes = jax.eval_shape(jax.vmap(init_run), seed_arr, hp_arrays)
-    carry = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    # The runs in equal shards, one per worker thread, all executing the one compiled
+    # program at the same time (padded with copies of the last run, dropped at the end).
+    n_shards = min(workers(), n_runs)
+    per = -(-n_runs // n_shards)
+    pick = np.minimum(np.arange(per * n_shards), n_runs - 1).reshape(n_shards, per)
+    shard_args = [
+        ({k: v[idx] for k, v in hp_arrays.items()}, seed_arr[idx]) for idx in map(jnp.asarray, pick)
+    ]
+    shapes = jax.eval_shape(jax.vmap(init_run), *shard_args[0][::-1])
+    carries = [jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)] * n_shards
 
     t0 = time.perf_counter()
-    compiled = program.lower(carry, True, 0, hp_arrays, seed_arr, arrays).compile()
+    compiled = program.lower(carries[0], True, 0, *shard_args[0], arrays).compile()
     compile_s = time.perf_counter() - t0
+
+    def run_chunk(carry, c, hp, seed):
+        carry, out = compiled(carry, c == 0, c * plan.points_per_chunk, hp, seed, arrays)
+        return carry, np.asarray(out)  # [per, points_per_chunk, metrics]; blocks until done
 
     outs = []
     run_s = 0.0
     for c in range(plan.n_chunks):
         t0 = time.perf_counter()
-        carry, out = compiled(carry, c == 0, c * plan.points_per_chunk, hp_arrays, seed_arr, arrays)
-        out = np.asarray(out)  # [R, points_per_chunk, metrics]; blocks until done
+        if n_shards == 1:
+            done_shards = [run_chunk(carries[0], c, *shard_args[0])]
+        else:
+            futures = [
+                _pool().submit(run_chunk, carry, c, *args)
+                for carry, args in zip(carries, shard_args, strict=True)
+            ]
+            done_shards = [f.result() for f in futures]
         run_s += time.perf_counter() - t0
-        outs.append(out)
+        carries = [carry for carry, _ in done_shards]
+        outs.append(np.concatenate([out for _, out in done_shards])[:n_runs])
         if on_chunk is not None:
             done = min((c + 1) * plan.points_per_chunk * plan.seg_units, budget)
             on_chunk(done, budget)
 
     table = np.concatenate(outs, axis=1)[:, : plan.n_points]
     curves = {name: table[:, :, i] for i, name in enumerate(METRICS)}
-    alive = np.asarray(carry["alive"])
+    alive = np.concatenate([np.asarray(carry["alive"]) for carry in carries])[:n_runs]
+    stop = np.concatenate([np.asarray(carry["stop"]) for carry in carries])[:n_runs]
     with np.errstate(all="ignore"):
         best = np.nanmin(np.where(np.isnan(curves["train_loss"]), np.inf, curves["train_loss"]), 1)
     best = np.where(np.isinf(best), np.nan, best)
@@ -363,7 +407,7 @@ def train(
         test_accuracy=curves["test_accuracy"][:, -1].copy(),
         best_train_loss=best,
         diverged=~alive,
-        stop_step=np.asarray(carry["stop"]).astype(np.int64),
+        stop_step=stop.astype(np.int64),
         compile_s=compile_s,
         run_s=run_s,
     )
