@@ -224,31 +224,40 @@ def test_rnn_by_hand():
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru", "rnn"])
-def test_custom_vjp_matches_autodiff(name):
+@pytest.mark.parametrize("d", [3, 9])  # input features as multiply-adds / as a matmul
+def test_custom_vjp_matches_autodiff(name, d):
     cell = cells.CELLS[name]
     t, b, h, g = 6, 3, 4, cell.gates
-    ks = jax.random.split(jax.random.PRNGKey(1), 6)
+    ks = jax.random.split(jax.random.PRNGKey(1), 8)
     args = (
-        jax.random.normal(ks[0], (t, b, g * h)),
-        jax.random.normal(ks[1], (g * h,)),
-        jax.random.normal(ks[2], (h, g * h)) * 0.5,
-        jax.random.normal(ks[3], (b, h)),
-        jax.random.normal(ks[4], (b, h if cell.has_cell_state else 0)),
+        jax.random.normal(ks[0], (t, b, d)),
+        jax.random.normal(ks[1], (d, g * h)) * 0.5,
+        jax.random.normal(ks[2], (g * h,)),
+        jax.random.normal(ks[3], (h, g * h)) * 0.5,
+        jax.random.normal(ks[4], (g * h,)),
+        jax.random.normal(ks[5], (b, h)),
+        jax.random.normal(ks[6], (b, h if cell.has_cell_state else 0)),
     )
-    w_out = jax.random.normal(ks[5], (t, b, h))
+    w_out = jax.random.normal(ks[7], (b, h))
+    every = tuple(range(len(args)))
 
     def loss(fn):
         return lambda *a: jnp.sum(jnp.sin(fn(cell, *a)) * w_out)
 
-    got = jax.grad(loss(cells.recurrent), argnums=(0, 1, 2, 3, 4))(*args)
-    want = jax.grad(loss(cells.recurrent_reference), argnums=(0, 1, 2, 3, 4))(*args)
+    np.testing.assert_allclose(
+        cells.recurrent(cell, *args), cells.recurrent_reference(cell, *args), rtol=1e-6
+    )
+    got = jax.grad(loss(cells.recurrent), argnums=every)(*args)
+    want = jax.grad(loss(cells.recurrent_reference), argnums=every)(*args)
     for a, w in zip(got, want, strict=True):
+        assert a.shape == w.shape
         np.testing.assert_allclose(a, w, rtol=1e-4, atol=1e-5)
     # and under vmap, as the training program uses it
     batched = [jnp.stack([a, 2 * a]) for a in args]
-    got_v = jax.vmap(jax.grad(loss(cells.recurrent), argnums=2))(*batched)
-    want_v = jax.vmap(jax.grad(loss(cells.recurrent_reference), argnums=2))(*batched)
-    np.testing.assert_allclose(got_v, want_v, rtol=1e-4, atol=1e-5)
+    got_v = jax.vmap(jax.grad(loss(cells.recurrent), argnums=(1, 3)))(*batched)
+    want_v = jax.vmap(jax.grad(loss(cells.recurrent_reference), argnums=(1, 3)))(*batched)
+    for a, w in zip(got_v, want_v, strict=True):
+        np.testing.assert_allclose(a, w, rtol=1e-4, atol=1e-5)
 
 
 def test_lstm_forget_bias_is_one():

@@ -2,9 +2,8 @@ r"""Recurrent cells (LSTM, GRU, vanilla RNN) and the recurrent layer that runs t
 
 Notation: :math:`x_t` the input, :math:`h_{t-1}` the previous hidden state, :math:`\sigma`
 the logistic sigmoid, :math:`\odot` the elementwise product. Every cell splits its
-pre-activations into an input part :math:`W x_t + b` (computed for all timesteps at once,
-one matmul before the recurrence) and a recurrent part :math:`U h_{t-1} + b_h` (one matmul
-per timestep). A cell is two pure functions over one timestep:
+pre-activations into an input part :math:`W x_t + b` and a recurrent part
+:math:`U h_{t-1} + b_h`. A cell is two pure functions over one timestep:
 
 - ``forward(xp, hh, h, c) -> (h_new, c_new, residuals)``, with ``xp = W x_t + b`` and
   ``hh = U h_{t-1} + b_h`` for all the gates stacked along the last axis;
@@ -14,10 +13,12 @@ per timestep). A cell is two pure functions over one timestep:
   ``[..., G*H]`` or on the per-gate view ``[..., G, H]``.
 
 :func:`recurrent` runs a cell over a sequence with a hand-written backward pass
-(``jax.custom_vjp``): the reverse scan carries only the hidden-state gradients, and the
-gradient of ``U`` is one large ``[H, T*B] @ [T*B, G*H]`` matmul after it, instead of one
-small matmul per timestep. :func:`recurrent_reference` is the same forward pass left to
-autodiff; the tests check that both give the same gradients.
+(``jax.custom_vjp``). Each timestep is one matmul: for cells that only use the sum
+``xp + hh`` (LSTM, RNN) it is ``[h_{t-1}, x_t, 1] @ [U; W; b + b_h]``; the forward pass keeps
+the rows ``[h_{t-1}, x_t, 1]``, the reverse scan carries only the hidden-state gradients,
+and all weight and bias gradients come from one large ``[T*B, H+D+1]^T @ [T*B, G*H]`` matmul
+after it instead of small matmuls per timestep. :func:`recurrent_reference` is the same
+forward pass left to autodiff; the tests check that both give the same gradients.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Cell(NamedTuple):
     has_cell_state: bool
     forward: Callable
     backward: Callable
+    sums_inputs: bool  # forward uses only xp + hh: W x_t is folded into the matmul by U
 
 
 def _lstm_forward(xp, hh, h, c):
@@ -133,61 +135,85 @@ def _rnn_backward(res, dh, dc):
     return dz, None, None, dc
 
 
-LSTM = Cell("lstm", 4, True, _lstm_forward, _lstm_backward)
-GRU = Cell("gru", 3, False, _gru_forward, _gru_backward)
-RNN = Cell("rnn", 1, False, _rnn_forward, _rnn_backward)
+LSTM = Cell("lstm", 4, True, _lstm_forward, _lstm_backward, sums_inputs=True)
+GRU = Cell("gru", 3, False, _gru_forward, _gru_backward, sums_inputs=False)
+RNN = Cell("rnn", 1, False, _rnn_forward, _rnn_backward, sums_inputs=True)
 CELLS: dict[str, Cell] = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 """The cells a task's ``cell`` parameter may name."""
 
 
-def _scan_forward(cell: Cell, xp, b_h, w_h, h0, c0):
-    def step(carry, xp_t):
+def _project(x_t, w, b):
+    """``x_t @ w + b``; for a few input features as broadcast multiply-adds, which XLA fuses
+    into the cell's kernel instead of launching a small matmul at every timestep."""
+    if x_t.shape[-1] > 8:
+        return x_t @ w + b
+    return sum((x_t[..., k : k + 1] * w[k] for k in range(x_t.shape[-1])), b)
+
+
+def _scan_forward(cell: Cell, x, w, b, w_h, b_h, h0, c0):
+    ones = jnp.ones((*h0.shape[:-1], 1), h0.dtype)
+    if cell.sums_inputs:
+        w_all = jnp.concatenate([w_h, w, (b + b_h)[None]], axis=0)
+
+    def step(carry, x_t):
         h, c = carry
-        h_new, c_new, res = cell.forward(xp_t, h @ w_h + b_h, h, c)
-        return (h_new, c_new), (h_new, res)
+        rows = jnp.concatenate([h, x_t, ones], axis=-1)
+        if cell.sums_inputs:
+            # U h + b_h + W x + b in one matmul; the cell adds xp = 0 to it.
+            xp, hh = jnp.zeros((), h.dtype), rows @ w_all
+        else:
+            xp, hh = _project(x_t, w, b), h @ w_h + b_h
+        h_new, c_new, res = cell.forward(xp, hh, h, c)
+        return (h_new, c_new), (rows, res)
 
-    _, (hs, res) = lax.scan(step, (h0, c0), xp)
-    return hs, res
+    (h_last, _), (rows, res) = lax.scan(step, (h0, c0), x)
+    return h_last, rows, res
 
 
-def recurrent_reference(cell: Cell, xp, b_h, w_h, h0, c0) -> jax.Array:
+def recurrent_reference(cell: Cell, x, w, b, w_h, b_h, h0, c0) -> jax.Array:
     """:func:`recurrent` with the backward pass left to autodiff (for tests and timing)."""
-    return _scan_forward(cell, xp, b_h, w_h, h0, c0)[0]
+    return _scan_forward(cell, x, w, b, w_h, b_h, h0, c0)[0]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def recurrent(cell: Cell, xp, b_h, w_h, h0, c0) -> jax.Array:
-    """Run ``cell`` over a time-major sequence; returns all hidden states ``[T, B, H]``.
+def recurrent(cell: Cell, x, w, b, w_h, b_h, h0, c0) -> jax.Array:
+    """Run ``cell`` over a time-major sequence; returns the last hidden state ``[B, H]``.
 
     Args:
         cell: one of :data:`CELLS`.
-        xp: the input pre-activations ``W x_t + b`` for all timesteps, ``[T, B, G*H]``.
-        b_h: the recurrent bias ``[G*H]`` (zeros where the cell has none).
-        w_h: the recurrent weights ``U``, ``[H, G*H]``.
+        x: the inputs ``[T, B, D]``.
+        w: the input weights ``W``, ``[D, G*H]``; b: their bias ``[G*H]``.
+        w_h: the recurrent weights ``U``, ``[H, G*H]``; b_h: their bias ``[G*H]`` (zeros
+            where the cell has none).
         h0: the first hidden state ``[B, H]``; c0: the first cell state ``[B, H]`` for the
             LSTM, ``[B, 0]`` otherwise.
+
+    Example:
+        >>> t, b, d, h = 5, 3, 2, 4
+        >>> x = jnp.ones((t, b, d))
+        >>> w, w_h, bias = jnp.zeros((d, 4 * h)), jnp.zeros((h, 4 * h)), jnp.zeros(4 * h)
+        >>> recurrent(LSTM, x, w, bias, w_h, bias, jnp.zeros((b, h)), jnp.zeros((b, h))).shape
+        (3, 4)
     """
-    return _scan_forward(cell, xp, b_h, w_h, h0, c0)[0]
+    return _scan_forward(cell, x, w, b, w_h, b_h, h0, c0)[0]
 
 
-def _recurrent_fwd(cell, xp, b_h, w_h, h0, c0):
-    hs, res = _scan_forward(cell, xp, b_h, w_h, h0, c0)
-    h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)
-    return hs, (res, h_prev, w_h, c0)
+def _recurrent_fwd(cell, x, w, b, w_h, b_h, h0, c0):
+    h_last, rows, res = _scan_forward(cell, x, w, b, w_h, b_h, h0, c0)
+    return h_last, (rows, res, w, w_h, c0)
 
 
-def _recurrent_bwd(cell, saved, dhs):
-    res, h_prev, w_h, c0 = saved
-    hidden = w_h.shape[0]
+def _recurrent_bwd(cell, saved, dh_last):
+    rows, res, w, w_h, c0 = saved
+    hidden, d = w_h.shape[0], w.shape[0]
     # U^T on the per-gate view [G, H, H]: the gate gradients need no reshape to the flat
     # [..., G*H] layout (on which XLA would divide every index by H).
     w_t = w_h.T.reshape(cell.gates, hidden, hidden)
 
-    def step(carry, inp):
-        dh_next, dc_next = carry
-        dh_out, res_t = inp
-        dxp, dhh, dh_direct, dc_prev = cell.backward(res_t, dh_out + dh_next, dc_next)
-        gate_shape = (*dh_out.shape[:-1], cell.gates, hidden)
+    def step(carry, res_t):
+        dh, dc = carry
+        dxp, dhh, dh_direct, dc_prev = cell.backward(res_t, dh, dc)
+        gate_shape = (*dh.shape[:-1], cell.gates, hidden)
         dxp = dxp.reshape(gate_shape)
         dhh_g = dxp if dhh is None else dhh.reshape(gate_shape)
         # Contract (gate, unit) in memory order; an einsum here listed them the other way
@@ -198,14 +224,14 @@ def _recurrent_bwd(cell, saved, dhs):
             dh_prev = dh_prev + dh_direct
         return (dh_prev, dc_prev), (dxp, None if dhh is None else dhh_g)
 
-    init = (jnp.zeros_like(h_prev[0]), jnp.zeros_like(c0))
-    (dh0, dc0), (dxp, dhh) = lax.scan(step, init, (dhs, res), reverse=True)
-    t, b, h = h_prev.shape
-    dxp = dxp.reshape(t, b, -1)
-    dhh = dxp if dhh is None else dhh.reshape(t, b, -1)
-    dw_h = h_prev.reshape(t * b, h).T @ dhh.reshape(t * b, -1)
-    db_h = jnp.sum(dhh, axis=(0, 1))
-    return dxp, db_h, dw_h, dh0, dc0
+    (dh0, dc0), (dxp, dhh) = lax.scan(step, (dh_last, jnp.zeros_like(c0)), res, reverse=True)
+    t, bsz, width = rows.shape
+    dxp = dxp.reshape(t * bsz, -1)
+    flat_rows = rows.reshape(t * bsz, width).T
+    grad_x = flat_rows @ dxp  # rows [h, x, 1] x columns: d/dU (if dhh is None), d/dW, d/db
+    grad_h = grad_x if dhh is None else flat_rows @ dhh.reshape(t * bsz, -1)
+    dx = (dxp @ w.T).reshape(t, bsz, d)
+    return dx, grad_x[hidden:-1], grad_x[-1], grad_h[:hidden], grad_h[-1], dh0, dc0
 
 
 recurrent.defvjp(_recurrent_fwd, _recurrent_bwd)

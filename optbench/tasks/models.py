@@ -157,22 +157,16 @@ def init_recurrent(key, cell_name: str, inputs: int, hidden: int, dtype) -> dict
 def run_recurrent(
     p: dict, cell_name: str, x: jax.Array, h0: jax.Array | None, *, custom_vjp: bool = True
 ) -> jax.Array:
-    """Run a recurrent layer over batch-major ``x`` (``[B, T, D]``); returns ``h_T`` ``[B, H]``.
-
-    The input pre-activations of all timesteps are one matmul before the recurrence.
-    """
+    """Run a recurrent layer over batch-major ``x`` (``[B, T, D]``); returns ``h_T`` ``[B, H]``."""
     cell = CELLS[cell_name]
     bsz = x.shape[0]
     hidden = p["w_h"].shape[0]
-    steps = x.shape[1]
-    x_tm = jnp.swapaxes(x, 0, 1).reshape(steps * bsz, -1)  # time-major, then one matmul
-    xp = (x_tm @ p["w"] + p["b"]).reshape(steps, bsz, -1)
     if h0 is None:
         h0 = jnp.zeros((bsz, hidden), x.dtype)
     c0 = jnp.zeros((bsz, hidden if cell.has_cell_state else 0), x.dtype)
     b_h = p.get("b_h", jnp.zeros_like(p["b"]))
     run = recurrent if custom_vjp else recurrent_reference
-    return run(cell, xp, b_h, p["w_h"], h0, c0)[-1]
+    return run(cell, jnp.swapaxes(x, 0, 1), p["w"], p["b"], p["w_h"], b_h, h0, c0)
 
 
 def sequence_model(
