@@ -7,13 +7,15 @@ Two workloads, Adam with learning rate 1e-3, batch 64, float32:
 - ``adding``: LSTM with 64 hidden units on adding-problem sequences of length 50, a fresh
   batch each step (PyTorch: ``nn.LSTM`` + ``nn.Linear``).
 
-Each is timed for one run and for 8 seeds (optbench: one vmapped program; PyTorch: 8 runs
-one after another), median of 3 repetitions, in optimizer steps per second summed over the
-runs. optbench's compile time is reported separately and excluded from its throughput, and
-so is the warm-up of PyTorch (one untimed short run first). Evaluation is left to the end
-of the run (``log_every`` larger than the budget); its cost, with initialisation, is the
-``fixed_s`` column (a run of one step), which is included in optbench's timing and is small
-next to ``secs``, the seconds of one timed repetition on each side.
+Each is timed for one run and for 8 seeds (optbench: one program over the 8 runs, in as
+many shards as there are cores; PyTorch: 8 runs one after another), in optimizer steps per
+second summed over the runs, 5 repetitions alternating between the two sides; the ratio is
+the median of the paired ratios. optbench's compile time is reported separately and
+excluded from its throughput, and so is the warm-up of PyTorch (one untimed short run
+first). Evaluation is left to the end of the run (``log_every`` larger than the budget);
+its cost, with initialisation, is the ``fixed_s`` column (a run of one step), which is
+included in optbench's timing and is small next to ``secs``, the seconds of one timed
+repetition on each side.
 
 Usage::
 
@@ -43,6 +45,7 @@ import optbench.tasks as tasks
 from optbench.tasks import data
 
 BATCH = 64
+REPS = 5
 
 
 def machine_info() -> str:
@@ -74,20 +77,6 @@ def _optbench_once(task, budget: int, n_runs: int):
         log_every=10**9,
         dtype=jnp.float32,
     )
-
-
-def optbench_rate(task, budget: int, n_runs: int, reps: int) -> tuple[float, float, float, float]:
-    """(median run-steps/s, compile s, seconds of one repetition, fixed s) of ``n_runs``
-    vmapped runs; fixed s is the run time of a one-step run (initialisation, evaluation)."""
-    steps = task.num_steps(budget, BATCH)
-    rates, compiles, secs = [], [], []
-    for _ in range(reps):
-        res = _optbench_once(task, budget, n_runs)
-        compiles.append(res.compile_s)
-        secs.append(res.run_s)
-        rates.append(n_runs * steps / res.run_s)
-    fixed = _optbench_once(task, 1, n_runs).run_s
-    return statistics.median(rates), statistics.median(compiles), statistics.median(secs), fixed
 
 
 def torch_cnn_train(seed: int, epochs: int) -> tuple[nn.Module, int, float]:
@@ -152,21 +141,6 @@ def torch_lstm_run(seed: int, steps: int, length: int = 50) -> tuple[int, float]
     return steps, time.perf_counter() - t0
 
 
-def torch_rate(fn, budget: int, n_runs: int, reps: int) -> tuple[float, float]:
-    """(median run-steps/s, seconds of one repetition) of ``n_runs`` sequential PyTorch runs,
-    after an untimed warm-up run."""
-    fn(0, max(1, budget // 10))
-    rates, secs_all = [], []
-    for _ in range(reps):
-        steps, secs = 0, 0.0
-        for seed in range(n_runs):
-            s, t = fn(seed, budget)
-            steps, secs = steps + s, secs + t
-        rates.append(steps / secs)
-        secs_all.append(secs)
-    return statistics.median(rates), statistics.median(secs_all)
-
-
 WORKLOADS = {
     # label: (task name, task params, torch run, target ratio, budgets for 1 and 8 runs)
     "digits_cnn": ("digits_cnn", {}, torch_cnn_run, 1.5, (80, 20)),
@@ -176,15 +150,39 @@ QUICK_BUDGETS = {"digits_cnn": (2, 1), "adding_lstm": (10, 5)}
 
 
 def measure(label: str, n_runs: int, quick: bool) -> dict:
-    """Both sides of one workload, in this process: optbench then PyTorch."""
+    """Both sides of one workload, in this process, repetitions alternating: one optbench
+    repetition (``n_runs`` runs, one program), then one PyTorch repetition (``n_runs`` runs
+    one after another), and so on. The ratio is the median of the paired ratios; the
+    machine's load drifts over minutes, and pairing keeps both sides under the same load.
+    optbench's compile time is excluded from its throughput (reported apart), and PyTorch
+    has one untimed warm-up run first."""
     torch.set_num_threads(os.cpu_count() or 1)
     name, params, torch_fn, target, budgets = WORKLOADS[label]
     budget = (QUICK_BUDGETS[label] if quick else budgets)[0 if n_runs == 1 else 1]
-    reps = 1 if quick else 3
-    ours, comp, secs, fixed = optbench_rate(tasks.get(name, **params), budget, n_runs, reps)
-    theirs, tsecs = torch_rate(torch_fn, budget, n_runs, reps)
-    return dict(task=label, runs=n_runs, optbench=ours, pytorch=theirs, target=target,
-                compile_s=comp, secs=secs, torch_secs=tsecs, fixed_s=fixed, reps=reps)  # fmt: skip
+    reps = 1 if quick else REPS
+    task = tasks.get(name, **params)
+    steps = task.num_steps(budget, BATCH)
+    torch_fn(0, max(1, budget // 10))
+    ours, theirs, compiles, secs, tsecs = [], [], [], [], []
+    for _ in range(reps):
+        res = _optbench_once(task, budget, n_runs)
+        compiles.append(res.compile_s)
+        secs.append(res.run_s)
+        ours.append(n_runs * steps / res.run_s)
+        t_steps, t_secs = 0, 0.0
+        for seed in range(n_runs):
+            s, t = torch_fn(seed, budget)
+            t_steps, t_secs = t_steps + s, t_secs + t
+        theirs.append(t_steps / t_secs)
+        tsecs.append(t_secs)
+    fixed = _optbench_once(task, 1, n_runs).run_s
+    med = statistics.median
+    return dict(task=label, runs=n_runs, optbench=med(ours), pytorch=med(theirs),
+                ratio=med([a / b for a, b in zip(ours, theirs, strict=True)]),
+                ratio_lo=min(a / b for a, b in zip(ours, theirs, strict=True)),
+                ratio_hi=max(a / b for a, b in zip(ours, theirs, strict=True)),
+                target=target, compile_s=med(compiles), secs=med(secs), torch_secs=med(tsecs),
+                fixed_s=fixed, reps=reps)  # fmt: skip
 
 
 def main() -> None:
@@ -220,15 +218,17 @@ def main() -> None:
                 continue
             rows.append(json.loads(found[-1][len("RESULT ") :]))
             print(f"  measured {label}, {n_runs} run(s)", flush=True)
-    print(f"{'task':<12} {'runs':>4} {'optbench':>9} {'pytorch':>9} {'ratio':>6} {'target':>6} "
-          f"{'compile_s':>9} {'secs':>11} {'fixed_s':>7}")  # fmt: skip
+    print(f"{'task':<12} {'runs':>4} {'optbench':>9} {'pytorch':>9} {'ratio':>6} {'range':>11} "
+          f"{'target':>6} {'compile_s':>9} {'secs':>11} {'fixed_s':>7}")  # fmt: skip
     for r in rows:
         print(f"{r['task']:<12} {r['runs']:>4} {r['optbench']:>9.1f} {r['pytorch']:>9.1f} "
-              f"{r['optbench'] / r['pytorch']:>6.2f} {r['target']:>6.1f} {r['compile_s']:>9.2f} "
+              f"{r['ratio']:>6.2f} {r['ratio_lo']:>5.2f}-{r['ratio_hi']:<5.2f} "
+              f"{r['target']:>6.1f} {r['compile_s']:>9.2f} "
               f"{r['secs']:>5.1f}/{r['torch_secs']:<5.1f} {r['fixed_s']:>7.3f}")  # fmt: skip
     reps = rows[0]["reps"] if rows else 0
-    print(f"(run-steps/s summed over the runs, median of {reps}; secs: optbench/pytorch seconds "
-          "of one repetition)")  # fmt: skip
+    print(f"(run-steps/s summed over the runs, median of {reps} alternating repetitions; ratio: "
+          "median of the paired ratios, and their range; secs: optbench/pytorch seconds of one "
+          "repetition)")  # fmt: skip
 
 
 if __name__ == "__main__":
