@@ -8,7 +8,7 @@ The program is cut into chunks of equal shape executed one after another, so a p
 bar can move and Ctrl-C is honoured between chunks; it is compiled once per call whatever
 the number of runs (the first chunk initialises its carry inside the program:
 ``carry = lax.cond(first, init, lambda: carry)``). The runs are split into equal shards, one
-per CPU core (:func:`workers`), that execute the one compiled program at the same time in
+per CPU core (:mod:`optbench._shards`), that execute the one compiled program at the same time in
 threads of their own; a run's numbers do not depend on its shard for recurrent models and
 differ only by float32 rounding (the vmap's width) for the others.
 
@@ -39,10 +39,8 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import jax
@@ -51,6 +49,7 @@ import numpy as np
 import optax
 from jax import lax
 
+from optbench import _shards
 from optbench.tasks import data as data_mod
 from optbench.tasks.models import Model, weight_penalty
 
@@ -60,24 +59,6 @@ MAX_CHUNKS = 20
 
 TRACE_COUNT = 0
 """How many times a chunk program was traced in this process (each trace is one compile)."""
-
-
-def workers() -> int:
-    """How many threads run a group's runs at once: one per CPU core this process may use.
-
-    XLA's CPU runtime runs one program's small kernels one after another, mostly on one
-    core; the runs of a group are therefore split into this many equal shards, each
-    executing the same compiled program in a thread of its own.
-    """
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="optbench-train")
 
 
 @dataclass
@@ -177,8 +158,9 @@ def train(
     global TRACE_COUNT
     seeds = np.asarray(seeds)
     n_runs = seeds.shape[0]
-    hp_arrays = {k: jnp.asarray(np.broadcast_to(v, (n_runs,)), dtype) for k, v in hparams.items()}
-    seed_arr = jnp.asarray(seeds, jnp.uint32)
+    np_dtype = np.dtype(jnp.dtype(dtype).name)
+    hp_np = {k: np.broadcast_to(np.asarray(v, np_dtype), (n_runs,)) for k, v in hparams.items()}
+    seeds_np = seeds.astype(np.uint32)
 
     if dataset:
         split = data_mod.digits_split()
@@ -352,22 +334,20 @@ def train(
         program = jax.jit(runs)
     else:
         program = jax.jit(jax.vmap(chunk, in_axes=(0, None, None, 0, 0, None)))
-    # The runs in equal shards, one per worker thread, all executing the one compiled
-    # program at the same time (padded with copies of the last run, dropped at the end).
-    n_shards = min(workers(), n_runs)
-    per = -(-n_runs // n_shards)
-    pick = np.minimum(np.arange(per * n_shards), n_runs - 1).reshape(n_shards, per)
+    # The runs in equal shards executing the one compiled program at the same time.
     shard_args = [
-        ({k: v[idx] for k, v in hp_arrays.items()}, seed_arr[idx]) for idx in map(jnp.asarray, pick)
+        ({k: jnp.asarray(v[idx]) for k, v in hp_np.items()}, jnp.asarray(seeds_np[idx]))
+        for idx in _shards.split(n_runs)
     ]
     shapes = jax.eval_shape(jax.vmap(init_run), *shard_args[0][::-1])
-    carries = [jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)] * n_shards
+    carries = [jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)] * len(shard_args)
 
     t0 = time.perf_counter()
     compiled = program.lower(carries[0], True, 0, *shard_args[0], arrays).compile()
     compile_s = time.perf_counter() - t0
 
-    def run_chunk(carry, c, hp, seed):
+    def run_chunk(c, shard):
+        carry, (hp, seed) = shard
         carry, out = compiled(carry, c == 0, c * plan.points_per_chunk, hp, seed, arrays)
         return carry, np.asarray(out)  # [per, points_per_chunk, metrics]; blocks until done
 
@@ -375,14 +355,8 @@ def train(
     run_s = 0.0
     for c in range(plan.n_chunks):
         t0 = time.perf_counter()
-        if n_shards == 1:
-            done_shards = [run_chunk(carries[0], c, *shard_args[0])]
-        else:
-            futures = [
-                _pool().submit(run_chunk, carry, c, *args)
-                for carry, args in zip(carries, shard_args, strict=True)
-            ]
-            done_shards = [f.result() for f in futures]
+        shards = list(zip(carries, shard_args, strict=True))
+        done_shards = _shards.run_shards(functools.partial(run_chunk, c), shards)
         run_s += time.perf_counter() - t0
         carries = [carry for carry, _ in done_shards]
         outs.append(np.concatenate([out for _, out in done_shards])[:n_runs])

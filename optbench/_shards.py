@@ -1,0 +1,70 @@
+"""One compiled program over a group's runs, in shards that execute at the same time.
+
+XLA's CPU runtime runs the kernels of one program one after another, and the small
+kernels of a training step (a recurrent cell's 64-row matmuls) mostly on one core. Used for
+the training tasks; a surface sweep's vmapped program already keeps both cores busy (its
+large fused loops are split across them), and sharding it measured no faster. The runs of a group
+are independent, so they are split into equal shards, one per core, and the one compiled
+program (its shapes are those of a shard: still one compile per group) is executed on every
+shard at the same time, each call in a thread of its own; the calls release the GIL.
+A shard that the runs do not fill is padded with copies of the last run, whose results are
+dropped.
+
+Example:
+    >>> split(5, 2).tolist()
+    [[0, 1, 2], [3, 4, 4]]
+    >>> run_shards(lambda a: a * 10, [1, 2])
+    [10, 20]
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import jax
+import numpy as np
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def workers() -> int:
+    """How many shards a group's runs are split into: the CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def split(n_runs: int, n_shards: int | None = None) -> np.ndarray:
+    """Run indices ``[shards, per_shard]``: ``min(workers(), n_runs)`` equal shards in
+    order, the last padded by repeating run ``n_runs - 1``."""
+    n = min(n_shards or workers(), n_runs)
+    per = -(-n_runs // n)
+    return np.minimum(np.arange(n * per), n_runs - 1).reshape(n, per)
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="optbench-shard")
+
+
+def run_shards(fn: Callable[[T], R], shards: Sequence[T]) -> list[R]:
+    """``[fn(s) for s in shards]``, the calls at the same time in worker threads (in this
+    thread when there is one shard), under this thread's ``jax_enable_x64``. ``fn`` should
+    block until its result is ready (turn it into numpy arrays), so that the shards' work
+    overlaps."""
+    if len(shards) == 1:
+        return [fn(shards[0])]
+    x64 = jax.config.jax_enable_x64  # thread-local when set by jax.enable_x64: pass it on
+
+    def call(shard: T) -> R:
+        with jax.enable_x64(x64):
+            return fn(shard)
+
+    futures = [_pool().submit(call, s) for s in shards]
+    return [f.result() for f in futures]
