@@ -177,12 +177,11 @@ def measure(label: str, n_runs: int, quick: bool) -> dict:
         tsecs.append(t_secs)
     fixed = _optbench_once(task, 1, n_runs).run_s
     med = statistics.median
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
     return dict(task=label, runs=n_runs, optbench=med(ours), pytorch=med(theirs),
-                ratio=med([a / b for a, b in zip(ours, theirs, strict=True)]),
-                ratio_lo=min(a / b for a, b in zip(ours, theirs, strict=True)),
-                ratio_hi=max(a / b for a, b in zip(ours, theirs, strict=True)),
-                target=target, compile_s=med(compiles), secs=med(secs), torch_secs=med(tsecs),
-                fixed_s=fixed, reps=reps)  # fmt: skip
+                ratio=med(ratios), ratio_lo=min(ratios), ratio_hi=max(ratios), target=target,
+                compile_s=med(compiles), secs=med(secs), torch_secs=med(tsecs), fixed_s=fixed,
+                reps=reps)  # fmt: skip
 
 
 def main() -> None:

@@ -1,14 +1,15 @@
 """One compiled program over a group's runs, in shards that execute at the same time.
 
 XLA's CPU runtime runs the kernels of one program one after another, and the small
-kernels of a training step (a recurrent cell's 64-row matmuls) mostly on one core. Used for
-the training tasks; a surface sweep's vmapped program already keeps both cores busy (its
-large fused loops are split across them), and sharding it measured no faster. The runs of a group
-are independent, so they are split into equal shards, one per core, and the one compiled
-program (its shapes are those of a shard: still one compile per group) is executed on every
-shard at the same time, each call in a thread of its own; the calls release the GIL.
-A shard that the runs do not fill is padded with copies of the last run, whose results are
-dropped.
+kernels of a training step (a recurrent cell's 64-row matmuls) mostly on one core. The runs
+of a group are independent, so they are split into equal shards, one per core, and the one
+compiled program (its shapes are those of a shard: still one compile per group) is executed
+on every shard at the same time, each call in a thread of its own; the calls release the
+GIL. A shard that the runs do not fill is padded with copies of the last run, whose results
+are dropped.
+
+Used by the training tasks. A surface sweep's vmapped program already keeps both cores
+busy (its large fused loops are split across them); sharding it measured no faster.
 
 Example:
     >>> split(5, 2).tolist()

@@ -158,8 +158,7 @@ def train(
     global TRACE_COUNT
     seeds = np.asarray(seeds)
     n_runs = seeds.shape[0]
-    np_dtype = np.dtype(jnp.dtype(dtype).name)
-    hp_np = {k: np.broadcast_to(np.asarray(v, np_dtype), (n_runs,)) for k, v in hparams.items()}
+    hp_np = {k: np.broadcast_to(np.asarray(v, dtype), (n_runs,)) for k, v in hparams.items()}
     seeds_np = seeds.astype(np.uint32)
 
     if dataset:
@@ -339,11 +338,12 @@ def train(
         ({k: jnp.asarray(v[idx]) for k, v in hp_np.items()}, jnp.asarray(seeds_np[idx]))
         for idx in _shards.split(n_runs)
     ]
-    shapes = jax.eval_shape(jax.vmap(init_run), *shard_args[0][::-1])
+    hp0, seed0 = shard_args[0]
+    shapes = jax.eval_shape(jax.vmap(init_run), seed0, hp0)
     carries = [jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)] * len(shard_args)
 
     t0 = time.perf_counter()
-    compiled = program.lower(carries[0], True, 0, *shard_args[0], arrays).compile()
+    compiled = program.lower(carries[0], True, 0, hp0, seed0, arrays).compile()
     compile_s = time.perf_counter() - t0
 
     def run_chunk(c, shard):
