@@ -17,8 +17,8 @@ import optax
 import torch
 from tasks import torch_cnn_train  # benchmarks/tasks.py
 
-import optbench.tasks as tasks
-from optbench.tasks import data
+import optbench.problems.tasks as tasks
+from optbench.problems.tasks import data
 
 SEEDS = 16
 

@@ -41,8 +41,8 @@ import optax
 import torch
 from torch import nn
 
-import optbench.tasks as tasks
-from optbench.tasks import data
+import optbench.problems.tasks as tasks
+from optbench.problems.tasks import data
 
 BATCH = 64
 REPS = 5

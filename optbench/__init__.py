@@ -4,10 +4,11 @@
 >>> res = optbench.run("quickstart")              # doctest: +SKIP
 >>> res.runs[res.runs.selected].head()            # doctest: +SKIP
 
-Modules: ``optimizers`` (the update rules), ``schedules``, ``surfaces`` (the analytic
-catalogue), ``tasks`` (CNN / RNN training problems), ``config``, ``engine``, ``results``,
-``rendering`` (GIFs, figures, report) and ``cli``. They are imported on first use, so
-``import optbench`` stays cheap.
+Modules: ``optimizers`` (the update rules), ``schedules``, ``problems`` (the problem kinds:
+``surfaces``, the analytic catalogue, and ``tasks``, the CNN / RNN training problems; both
+also importable as ``optbench.surfaces`` and ``optbench.tasks``), ``validate``, ``config``,
+``engine``, ``results``, ``rendering`` (GIFs, figures, report) and ``cli``. They are
+imported on first use, so ``import optbench`` stays cheap.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ _MODULES = (
     "rendering",
     "cli",
     "api",
-    "formula",
     "catalogue",
+    "problems",
+    "validate",
 )
 _FUNCTIONS = {"run": "optbench.api", "load": "optbench.results", "Results": "optbench.results"}
 

@@ -21,7 +21,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,24 +31,8 @@ import pandas as pd
 
 from optbench._version import __version__
 from optbench.config import Config, load_config
-from optbench.engine import Group, groups, run_surface_group, run_task_group
-from optbench.results import (
-    Results,
-    concat,
-    drop_parts,
-    load_part,
-    prepare_folder,
-    save_part,
-)
-
-CHECKPOINT_S = 10.0
-"""Finished groups are copied to the folder's ``.parts`` (for ``--resume``) at most this
-often, and always when a sweep stops early (Ctrl-C or an error); a sweep that completes
-writes only its final files. A hard kill loses at most this many seconds of groups."""
-
-#: ``progress(event, **info)``: events "start" (groups=N), "group" (index, group, skipped),
-#: "chunk" (done, total) for tasks, and "done" (info) after each group.
-Progress = Callable[..., None]
+from optbench.engine import GroupResult, Progress, sweep
+from optbench.results import Results, concat, drop_parts, prepare_folder, schema
 
 
 def run(
@@ -67,7 +51,7 @@ def run(
         out: the results folder; nothing is written when None.
         overwrite: replace an existing results folder.
         resume: keep the finished groups of an existing folder and run only the rest.
-        progress: an optional callback for progress reports.
+        progress: an optional callback for progress reports (see :data:`engine.Progress`).
 
     An interrupted sweep (Ctrl-C) saves the groups it finished before re-raising
     ``KeyboardInterrupt``.
@@ -76,31 +60,14 @@ def run(
     folder = Path(out) if out is not None else None
     if folder is not None:
         prepare_folder(folder, overwrite=overwrite, resume=resume)
-    todo = groups(cfg)
-    report = progress or (lambda *a, **k: None)
-    report("start", groups=len(todo))
-    parts: list[tuple[pd.DataFrame, ...]] = []
-    unsaved: list[tuple[str, tuple[pd.DataFrame, ...]]] = []  # finished, not yet in .parts
-    surfaces_cache: dict[str, Any] = {}
-    t_start = t_saved = time.perf_counter()
+    parts: list[GroupResult] = []
     complete = False
+    t_start = time.perf_counter()
     try:
-        for index, group in enumerate(todo):
-            found = load_part(folder, group.key, group.hash) if folder is not None else None
-            report("group", index=index, group=group, skipped=found is not None)
-            if found is None:
-                found = _run_group(group, cfg, surfaces_cache, report)
-                if folder is not None:
-                    unsaved.append((group.key, found))
-                    if time.perf_counter() - t_saved >= CHECKPOINT_S:
-                        _save_parts(folder, unsaved)
-                        t_saved = time.perf_counter()
-            parts.append(found)
-            report("done", info=found[3])
-        complete = True
+        for result, done in sweep(cfg, folder, progress):
+            parts.append(result)
+            complete = done
     finally:
-        if folder is not None and not complete:
-            _save_parts(folder, unsaved)
         results = _assemble(cfg, parts, complete, time.perf_counter() - t_start)
         if folder is not None and parts:
             results.save(folder)
@@ -109,39 +76,13 @@ def run(
     return results
 
 
-def _save_parts(folder: Path, unsaved: list[tuple[str, tuple[pd.DataFrame, ...]]]) -> None:
-    """Copy finished groups into ``folder/.parts`` (what ``--resume`` reads); empties the list."""
-    for key, found in unsaved:
-        save_part(folder, key, *found)
-    unsaved.clear()
-
-
-def _run_group(
-    group: Group, cfg: Config, cache: dict[str, Any], report: Progress
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    p = group.problem
-    if p.kind == "task":
-        return run_task_group(group, cfg, report)
-    if p.label not in cache:
-        from optbench import surfaces
-
-        folders = [cfg.surfaces] if cfg.surfaces else []
-        cache[p.label] = surfaces.catalogue(folders)[p.surface].build(**p.params)
-    return run_surface_group(group, cfg, cache[p.label], report)
-
-
-def _assemble(
-    cfg: Config, parts: list[tuple[pd.DataFrame, ...]], complete: bool, wall_s: float
-) -> Results:
-    runs = concat(p[0] for p in parts)
-    curves = concat(p[1] for p in parts)
-    trajectories = concat(p[2] for p in parts)
+def _assemble(cfg: Config, parts: list[GroupResult], complete: bool, wall_s: float) -> Results:
+    runs = schema.normalize(concat(p.runs for p in parts))
+    curves = schema.normalize(concat(p.curves for p in parts))
+    trajectories = concat(p.trajectories for p in parts)
     if trajectories.empty:
-        trajectories = pd.DataFrame(columns=["run_id", "step", "x", "y"])
-    for col in ("diverged", "escaped", "selected"):
-        if col in runs:
-            runs[col] = runs[col].astype(bool)
-    group_info = [{k: v for k, v in p[3].items() if k != "hash"} for p in parts]
+        trajectories = schema.empty_trajectories()
+    group_info = [{k: p.info[k] for k in schema.GROUP_KEYS} for p in parts]
     meta = machine_meta()
     meta.update(
         name=cfg.name,
@@ -154,7 +95,8 @@ def _assemble(
 
 
 def machine_meta() -> dict[str, Any]:
-    """Versions, machine and date, as ``meta.json`` records them."""
+    """Versions, machine and date, as ``meta.json`` records them (keys: ``schema.VERSION_KEYS``,
+    ``schema.MACHINE_KEYS`` and ``date``)."""
     import jaxlib
 
     device = jax.devices()[0]

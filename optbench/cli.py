@@ -11,7 +11,6 @@ after keeping the finished groups.
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from enum import StrEnum
@@ -22,6 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 from optbench._errors import ConfigError
+from optbench.compilation import enable_compilation_cache
 
 EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPT = 2, 1, 130
 
@@ -190,16 +190,6 @@ def _split(text: str | None) -> list[str] | None:
     if text is None:
         return None
     return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def enable_compilation_cache(folder: str | None = None) -> None:
-    """Turn on JAX's persistent compilation cache (default: in the user's cache folder)."""
-    import jax
-
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    jax.config.update("jax_compilation_cache_dir", folder or str(base / "optbench" / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 class _ProgressBar:

@@ -22,7 +22,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from optbench._errors import ConfigError, closest
+from optbench import validate
+from optbench._errors import ConfigError
 
 Schedule = Callable[[Any], jax.Array]
 
@@ -70,8 +71,7 @@ def step(
             "step: give either boundaries_and_factors or every (not both)", key="every"
         )
     if every is not None:
-        if every <= 0:
-            raise ConfigError(f"step: every must be > 0, got {every}", key="every")
+        validate.in_range(every, "every", minimum=0, open_min=True, subject="step: every")
 
         def staircase(count):
             c = _float_count(count)
@@ -100,11 +100,13 @@ def exponential(
       >>> round(float(exponential(1.0, 0.5, 10)(20)), 6)
       0.25
     """
-    if transition_steps <= 0:
-        raise ConfigError(
-            f"exponential: transition_steps must be > 0, got {transition_steps}",
-            key="transition_steps",
-        )
+    validate.in_range(
+        transition_steps,
+        "transition_steps",
+        minimum=0,
+        open_min=True,
+        subject="exponential: transition_steps",
+    )
 
     def schedule(count):
         c = _float_count(count)
@@ -128,8 +130,9 @@ def cosine(value: float, decay_steps: int, alpha: float = 0.0) -> Schedule:
       >>> [round(float(s(c)), 6) for c in (0, 50, 100, 200)]
       [1.0, 0.5, 0.0, 0.0]
     """
-    if decay_steps <= 0:
-        raise ConfigError(f"cosine: decay_steps must be > 0, got {decay_steps}", key="decay_steps")
+    validate.in_range(
+        decay_steps, "decay_steps", minimum=0, open_min=True, subject="cosine: decay_steps"
+    )
 
     def schedule(count):
         c = jnp.minimum(_float_count(count), decay_steps)
@@ -153,8 +156,7 @@ def warmup(schedule: Schedule | float, warmup_steps: int) -> Schedule:
     """
     if not callable(schedule):
         schedule = constant(schedule)
-    if warmup_steps < 0:
-        raise ConfigError(f"warmup: warmup_steps must be >= 0, got {warmup_steps}", key="warmup")
+    validate.in_range(warmup_steps, "warmup", minimum=0, subject="warmup: warmup_steps")
     if warmup_steps == 0:
         return schedule
 
@@ -169,7 +171,8 @@ def warmup(schedule: Schedule | float, warmup_steps: int) -> Schedule:
 
 # --------------------------------------------------------------------------- config entries
 
-# kind -> its own keys and their types (``kind`` and ``warmup`` apply to all)
+# kind -> its own keys and their types, checked with validate.of_type (``kind`` and ``warmup``
+# apply to all)
 _KINDS: dict[str, dict[str, type]] = {
     "constant": {},
     "cosine": {"decay_steps": int, "alpha": float},
@@ -182,21 +185,6 @@ _COMMON = {"kind": str, "warmup": int}
 def kinds() -> list[str]:
     """The schedule kinds that :func:`from_config` accepts."""
     return list(_KINDS)
-
-
-def _typed(kind: str, key: str, value: Any, want: type) -> Any:
-    ok = (
-        isinstance(value, bool)
-        if want is bool
-        else isinstance(value, int) and not isinstance(value, bool)
-        if want is int
-        else isinstance(value, int | float) and not isinstance(value, bool)
-        if want is float
-        else isinstance(value, want)
-    )
-    if not ok:
-        raise ConfigError(f"schedule {kind}: {key} must be {want.__name__}, got {value!r}", key=key)
-    return value
 
 
 def from_config(spec: Mapping[str, Any], total_steps: int) -> Schedule:
@@ -221,25 +209,14 @@ def from_config(spec: Mapping[str, Any], total_steps: int) -> Schedule:
       >>> [round(float(m(c)), 6) for c in (0, 5, 10, 60, 110)]
       [0.0, 0.5, 1.0, 0.5, 0.0]
     """
-    if not isinstance(spec, Mapping):
-        raise ConfigError(
-            f"a schedule must be a table such as {{ kind = 'cosine' }}, got {spec!r}",
-            key="kind",
-        )
-    kind = spec.get("kind", "constant")
-    if kind not in _KINDS:
-        hint = closest(str(kind), _KINDS)
-        raise ConfigError(f"unknown schedule kind {kind!r}; {hint}", key="kind")
+    validate.table(spec, "kind", example="{ kind = 'cosine' }", subject="a schedule")
+    kind = validate.choice(spec.get("kind", "constant"), "kind", _KINDS, what="schedule kind")
     allowed = _COMMON | _KINDS[kind]
     for key, value in spec.items():
-        if key not in allowed:
-            raise ConfigError(
-                f"schedule {kind}: unknown key {key!r}; {closest(key, allowed)}", key=key
-            )
-        _typed(kind, key, value, allowed[key])
+        validate.choice(key, key, allowed, what="key", subject=f"schedule {kind}")
+        validate.of_type(value, key, allowed[key], subject=f"schedule {kind}: {key}")
     n_warmup = spec.get("warmup", 0)
-    if n_warmup < 0:
-        raise ConfigError(f"schedule {kind}: warmup must be >= 0, got {n_warmup}", key="warmup")
+    validate.in_range(n_warmup, "warmup", minimum=0, subject=f"schedule {kind}: warmup")
     remaining = int(total_steps) - n_warmup
     if kind in ("cosine", "exponential") and remaining <= 0 and "decay_steps" not in spec:
         raise ConfigError(
@@ -251,8 +228,7 @@ def from_config(spec: Mapping[str, Any], total_steps: int) -> Schedule:
         base = constant(1.0)
     elif kind == "cosine":
         alpha = spec.get("alpha", 0.0)
-        if not 0 <= alpha <= 1:
-            raise ConfigError(f"schedule cosine: alpha must be in [0, 1], got {alpha}", key="alpha")
+        validate.in_range(alpha, "alpha", minimum=0, maximum=1, subject="schedule cosine: alpha")
         base = cosine(1.0, spec.get("decay_steps", remaining), alpha)
     elif kind == "exponential":
         if "decay_rate" not in spec:
@@ -261,11 +237,13 @@ def from_config(spec: Mapping[str, Any], total_steps: int) -> Schedule:
                 "(the multiplier reached after transition_steps)",
                 key="decay_rate",
             )
-        if spec["decay_rate"] <= 0:
-            raise ConfigError(
-                f"schedule exponential: decay_rate must be > 0, got {spec['decay_rate']}",
-                key="decay_rate",
-            )
+        validate.in_range(
+            spec["decay_rate"],
+            "decay_rate",
+            minimum=0,
+            open_min=True,
+            subject="schedule exponential: decay_rate",
+        )
         base = exponential(
             1.0,
             spec["decay_rate"],
@@ -300,7 +278,7 @@ def _step_from_config(spec: Mapping[str, Any]) -> Schedule:
             key="factors",
         )
     for b in boundaries:
-        _typed("step", "boundaries", b, int)
+        validate.of_type(b, "boundaries", int, subject="schedule step: boundaries")
     for f in factors:
-        _typed("step", "factors", f, float)
+        validate.of_type(f, "factors", float, subject="schedule step: factors")
     return step(1.0, dict(zip(boundaries, factors, strict=True)))

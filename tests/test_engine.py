@@ -314,9 +314,9 @@ def test_interrupt_keeps_finished_groups_and_resume_finishes(tmp_path):
 
 
 def test_finished_groups_are_checkpointed_while_the_sweep_runs(tmp_path, monkeypatch):
-    from optbench import api
+    from optbench import engine
 
-    monkeypatch.setattr(api, "CHECKPOINT_S", 0.0)  # checkpoint after every group
+    monkeypatch.setattr(engine, "CHECKPOINT_S", 0.0)  # checkpoint after every group
     out = tmp_path / "c"
     on_disk = []
 

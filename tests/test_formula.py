@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from optbench import ConfigError
-from optbench.formula import FUNCTIONS, compile_formula, evaluate
+from optbench.problems.surfaces.formula import FUNCTIONS, compile_formula, evaluate
 
 XY = ["x", "y"]
 PARAMS = {"a": 1.5, "b": 100.0}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 import optbench
 from optbench import optimizers, schedules
-from optbench.optimizers import _registry
+from optbench.optimizers import _base, _registry
 
 BUILTINS = ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw"]
 BUILTINS += ["nadam", "amsgrad"]
@@ -329,3 +331,167 @@ def test_converges_with_defaults(name):
     assert np.all(np.isfinite(losses))
     assert losses[-1] <= 1e-6 * initial, f"{name}: {losses[-1]:.3g} after {steps} steps"
     assert losses[-steps // 10 :].max() <= 1e-5 * initial  # settled, not passing through
+
+
+# --------------------------------------------------------------------------- one source of defaults
+
+
+FAMILY_DEFAULTS = {"sgd": "SGD", "momentum": "MOMENTUM", "nesterov": "NESTEROV"}
+FAMILY_DEFAULTS |= {"adagrad": "ADAGRAD", "adadelta": "ADADELTA", "rmsprop": "RMSPROP"}
+FAMILY_DEFAULTS |= {"adam": "ADAM", "adamw": "ADAMW", "nadam": "NADAM", "amsgrad": "AMSGRAD"}
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_defaults_are_read_from_the_factory_signature(name):
+    factory = getattr(optimizers, name)
+    signature = inspect.signature(factory)
+    from_signature = {
+        p.name: p.default for p in signature.parameters.values() if p.default is not p.empty
+    }
+    assert from_signature == _base.signature_defaults(factory)
+    assert getattr(optimizers, f"{FAMILY_DEFAULTS[name]}_DEFAULTS") == from_signature
+    assert optimizers.defaults(name) == from_signature
+
+
+def test_adam_adamw_and_nadam_share_one_state_class():
+    x = jnp.zeros(2)
+    assert optimizers.AdamWState is optimizers.AdamState
+    assert optimizers.NadamState is optimizers.AdamState
+    for factory in (optimizers.adam, optimizers.adamw, optimizers.nadam):
+        state = factory().init(x)
+        assert type(state) is optimizers.AdamState and state._fields == ("count", "mu", "nu")
+    assert type(optimizers.amsgrad().init(x)) is optimizers.AmsgradState
+    assert optimizers.AmsgradState is not optimizers.AdamState
+
+
+# --------------------------------------------------------------------------- checked once
+
+
+@pytest.fixture
+def checks(monkeypatch):
+    """Counts the calls of the value check, per hyperparameter."""
+    counts: dict[str, int] = {}
+    original = _base.check_value
+
+    def counting(name, key, value, defaults=None):
+        counts[key] = counts.get(key, 0) + 1
+        return original(name, key, value, defaults)
+
+    monkeypatch.setattr(_base, "check_value", counting)
+    return counts
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "sgd", "optax:adam"])
+def test_get_checks_each_value_once(checks, name):
+    optimizers.get(name, learning_rate=1e-2)
+    assert checks, name
+    assert set(checks.values()) == {1}, checks
+    assert "learning_rate" in checks
+
+
+def test_factories_check_arrays_entry_by_entry():
+    with pytest.raises(optbench.ConfigError, match=r"got 1.0 at index 1 of 2 values") as err:
+        optimizers.adam(b1=np.array([0.5, 1.0]))
+    assert err.value.key == "b1"
+    with pytest.raises(optbench.ConfigError, match=r"learning_rate must be > 0, got nan"):
+        optimizers.sgd(learning_rate=float("nan"))
+    optimizers.adam(b1=np.array([0.0, 0.5, 0.99]))  # every entry valid
+
+
+# --------------------------------------------------------------------------- validate(grid)
+
+
+@pytest.fixture
+def counted(clean_registry):
+    """A user optimizer (Adam behind a wrapper) that records every build."""
+    calls: list[dict] = []
+
+    def counted_adam(**hparams):
+        calls.append(hparams)
+        return optimizers.adam(**hparams)
+
+    optimizers.register("counted", counted_adam, optimizers.ADAM_DEFAULTS)
+    return calls
+
+
+LRS = tuple(float(v) for v in np.geomspace(1e-5, 1.0, 1024))
+
+
+def test_validate_builds_a_1024_point_grid_once(counted):
+    optimizers.validate("counted", {"learning_rate": LRS})
+    assert len(counted) == 1
+    assert counted[0]["learning_rate"] == LRS[0]  # built at the first value of the axis
+    assert counted[0]["b1"] == 0.9  # the others at their defaults
+    momenta = np.linspace(0.0, 0.99, 8)  # a numpy axis works too; grids multiply
+    optimizers.validate("counted", {"learning_rate": LRS, "b1": momenta})
+    assert len(counted) == 2 and counted[1]["b1"] == 0.0
+
+
+def test_validate_checks_a_grid_axis_in_one_call(checks):
+    optimizers.validate("adam", {"learning_rate": LRS, "b2": [0.9, 0.99, 0.999]})
+    assert checks["learning_rate"] == 1 and checks["b2"] == 1
+    assert set(checks.values()) == {1}
+
+
+@pytest.mark.parametrize("name", ["counted", "adam", "optax:adam"])
+def test_validate_rejects_a_bad_value_anywhere_in_the_grid(counted, name):
+    lrs = list(LRS)
+    lrs[699] = -1.0
+    with pytest.raises(optbench.ConfigError) as err:
+        optimizers.validate(name, {"learning_rate": lrs})
+    assert err.value.key == "learning_rate"
+    assert f"{name}: learning_rate must be > 0, got -1.0 at index 699 of 1024 values" in str(
+        err.value
+    )
+    assert "use a positive value such as 0.001" in str(err.value)
+    assert counted == []  # rejected before anything was built
+    b1 = [0.9] * 600 + [1.0] + [0.9] * 423
+    with pytest.raises(optbench.ConfigError, match=r"b1 must be in \[0, 1\), got 1.0 at index 600"):
+        optimizers.validate(name, {"learning_rate": LRS, "b1": b1})
+
+
+@pytest.mark.parametrize(
+    ("name", "grid", "switches", "key", "pattern"),
+    [
+        ("adma", {}, None, "name", r"did you mean 'adam'"),
+        ("adam", {"learning_rat": [1e-3]}, None, "learning_rat", r"did you mean 'learning_rate'"),
+        ("adam", {"beta1": [0.9]}, None, "beta1", r"adam: unknown hyperparameter 'beta1'"),
+        ("rmsprop", {}, {"centred": True}, "centred", r"did you mean 'centered'"),
+        ("optax:adam", {"b11": [0.9]}, None, "b11", r"did you mean 'b1'"),
+        ("rmsprop", {"decay": [0.9]}, {"centered": 1.0}, "centered", r"must be true or false"),
+        ("adam", {"learning_rate": []}, None, "learning_rate", r"one or more numbers"),
+        ("adam", {"learning_rate": [1e-3, "fast"]}, None, "learning_rate", r"got 'fast' at"),
+        ("adam", {"learning_rate": [1e-3, True]}, None, "learning_rate", r"must be a number"),
+        ("adam", {"eps": [1e-8]}, {"eps": 1e-8}, "eps", r"both as a grid and as a switch"),
+        ("adagrad", {"eps": [1e-8, -1.0]}, None, "eps", r"adagrad: eps must be >= 0, got -1.0"),
+        ("optax:sgd", {"momentum": [0.5, 1.2]}, None, "momentum", r"momentum must be in \[0, 1\)"),
+        ("optax:clip_by_global_norm", {}, None, "max_norm", r"max_norm has no default"),
+    ],
+)
+def test_validate_errors(name, grid, switches, key, pattern):
+    with pytest.raises(optbench.ConfigError, match=pattern) as err:
+        optimizers.validate(name, grid, switches)
+    assert err.value.key == key
+
+
+def test_validate_optax_names():
+    optimizers.validate("optax:lion", {"learning_rate": LRS, "b1": [0.9, 0.95]})
+    optimizers.validate("optax:sgd", {"learning_rate": LRS}, {"nesterov": True})
+    optimizers.validate("optax:clip_by_global_norm", {"max_norm": [0.5, 1.0, 2.0]})
+    optimizers.validate("rmsprop", {"learning_rate": LRS}, {"centered": True, "eps_in_sqrt": True})
+    with pytest.raises(optbench.ConfigError, match="learning_rate must be > 0") as err:
+        optimizers.validate("optax:sgd", {"learning_rate": [*LRS, 0.0]})
+    assert err.value.key == "learning_rate"
+
+
+def test_validate_runs_the_factory_s_own_checks(clean_registry):
+    def clipped_sgd(learning_rate=1e-2, clip=1.0):
+        if clip <= 0:
+            raise optbench.ConfigError(f"clip must be > 0, got {clip}", key="clip")
+        return optax.chain(optax.clip(clip), optax.sgd(learning_rate))
+
+    optimizers.register("clipped", clipped_sgd, {"learning_rate": 1e-2, "clip": 1.0})
+    optimizers.validate("clipped", {"learning_rate": LRS, "clip": [0.5, 1.0]})
+    with pytest.raises(optbench.ConfigError, match="clip must be > 0") as err:
+        optimizers.validate("clipped", {"clip": [-1.0]})
+    assert err.value.key == "clip"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from demo import demo_surface, write_demo
 from PIL import Image
 
 import optbench
 from optbench import results
 from optbench.rendering import frame_steps, render
-from optbench.rendering._demo import demo_surface, write_demo
 from optbench.rendering.gif import delays
 
 

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import jax
+import numpy as np
 import pandas as pd
 import pytest
+from demo import demo_surface, write_demo
 
+import optbench
 from optbench import results
 from optbench.rendering import report
-from optbench.rendering._demo import demo_surface, write_demo
 from optbench.rendering.summary import tex_escape
 
 
 @pytest.fixture(autouse=True)
-def _stand_in_surfaces(monkeypatch):
+def _stand_in_surfaces(request, monkeypatch):
+    if "real_run" in request.fixturenames:  # a folder the engine wrote: its real surfaces
+        return
     monkeypatch.setattr(
         results.Results, "surface", lambda self, label: demo_surface(self.problem(label)["surface"])
     )
@@ -80,3 +86,49 @@ def test_summary_tex_is_booktabs_and_escaped(folder, page):
 def test_page_has_the_sections(page):
     for text in ("Summary", "rosenbrock", "saddle", "lstm", "Config", "compile_s", "jaxlib"):
         assert text in page
+
+
+REAL = """
+name = "real"
+steps = 50
+seeds = 1
+[[problem]]
+surface = "rosenbrock"
+[optimizer.sgd]
+learning_rate = 1e-3
+[optimizer.adam]
+learning_rate = 0.05
+"""
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    """A small sweep the engine really ran (2 optimizers x rosenbrock), and its report."""
+    folder = tmp_path_factory.mktemp("real") / "real"
+    optbench.run(REAL, out=folder)
+    return folder, optbench.report(folder).read_text()
+
+
+def _machine_table(page: str) -> dict[str, str]:
+    rows = re.findall(r'<tr><th class="l">([^<]*)</th><td class="l">([^<]*)</td></tr>', page)
+    return dict(rows)
+
+
+def test_report_of_a_real_run_shows_the_package_versions(real_run):
+    folder, page = real_run
+    table = _machine_table(page)
+    assert table["jax"] == jax.__version__
+    assert table["numpy"] == np.__version__
+    meta = json.loads((folder / "meta.json").read_text())
+    for key in ("jaxlib", "pandas", "python", "optbench"):
+        assert table[key] == str(meta[key])
+    assert table["platform"] == meta["platform"]
+
+
+def test_the_demo_folder_has_the_meta_keys_of_a_real_run(real_run, folder):
+    real_folder, _ = real_run
+    real = json.loads((real_folder / "meta.json").read_text())
+    demo = json.loads((folder / "meta.json").read_text())
+    assert set(demo) == set(real)
+    assert "versions" not in demo
+    assert {k for g in demo["groups"] for k in g} == {k for g in real["groups"] for k in g}

@@ -158,3 +158,41 @@ def test_from_config_errors(spec, key, pattern):
     with pytest.raises(optbench.ConfigError, match=pattern) as err:
         schedules.from_config(spec, total_steps=100)
     assert err.value.key == key
+
+
+@pytest.mark.parametrize(
+    ("spec", "key", "pattern"),
+    [
+        ([1, 2], "kind", "a schedule must be a table"),
+        ({"kind": "cosine", "alpha": 2.0}, "alpha", r"alpha must be in \[0, 1\]"),
+        ({"kind": "cosine", "alpha": float("nan")}, "alpha", r"alpha must be in \[0, 1\]"),
+        ({"kind": "cosine", "alpha": True}, "alpha", "alpha must be float"),
+        ({"kind": "cosine", "decay_steps": 0}, "decay_steps", "decay_steps must be > 0"),
+        ({"kind": "exponential", "decay_rate": 0.0}, "decay_rate", "decay_rate must be > 0"),
+        ({"kind": "exponential", "decay_rate": 0.5, "staircase": 1}, "staircase", "must be bool"),
+        ({"kind": "exponential", "decay_rate": 0.5, "transition_steps": 0}, "transition_steps",
+         "transition_steps must be > 0"),
+        ({"kind": "step", "boundaries": [1.5]}, "boundaries", "boundaries must be int"),
+        ({"kind": "step", "boundaries": [1], "factors": ["a"]}, "factors", "factors must be float"),
+        ({"kind": "step", "every": 0}, "every", "every must be > 0"),
+        ({"kind": "step", "every": 10, "boundaries": [1]}, "every", "not both"),
+    ],
+)  # fmt: skip
+def test_from_config_more_errors(spec, key, pattern):
+    with pytest.raises(optbench.ConfigError, match=pattern) as err:
+        schedules.from_config(spec, total_steps=100)
+    assert err.value.key == key
+
+
+def test_python_arguments_are_checked():
+    for make, key in [
+        (lambda: schedules.step(1.0, every=0), "every"),
+        (lambda: schedules.cosine(1.0, 0), "decay_steps"),
+        (lambda: schedules.exponential(1.0, 0.5, -3), "transition_steps"),
+        (lambda: schedules.warmup(1.0, -1), "warmup"),
+    ]:
+        with pytest.raises(optbench.ConfigError, match="must be >") as err:
+            make()
+        assert err.value.key == key
+    # numpy scalars are numbers too
+    assert float(schedules.cosine(1.0, np.int64(10))(5)) == pytest.approx(0.5)

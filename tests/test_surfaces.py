@@ -238,7 +238,9 @@ def test_loading_is_cached_and_independent_of_the_working_directory(tmp_path, mo
 def test_installed_catalogue_location_is_preferred(tmp_path, monkeypatch):
     fake_pkg = tmp_path / "optbench"
     shutil.copytree(surfaces.builtin_folder(), fake_pkg / "_catalogue" / "surfaces")
-    monkeypatch.setattr(surfaces, "__file__", str(fake_pkg / "surfaces.py"))
+    monkeypatch.setattr(
+        surfaces, "__file__", str(fake_pkg / "problems" / "surfaces" / "__init__.py")
+    )
     assert surfaces.builtin_folder() == (fake_pkg / "_catalogue" / "surfaces").resolve()
     specs = surfaces._read_folder(surfaces.builtin_folder(), {})
     assert set(specs) == set(surfaces.names()) - set(surfaces._REGISTERED)
@@ -311,6 +313,96 @@ def test_malformed_files_are_rejected_naming_file_and_key(tmp_path, change, key,
     err = info.value
     assert err.file == str(path) and err.key == key
     assert fragment in str(err) and str(err).startswith(str(path))
+
+
+@pytest.mark.parametrize(
+    "change,key,fragment",
+    [
+        (lambda t: t.replace("value = 0", "value = 0\nsmooth = 1"), "minima[0].smooth",
+         "true or false"),
+        (lambda t: t.replace("value = 0", ""), "minima[0].value", "missing key 'value'"),
+        (lambda t: t.replace('point = ["c", 0]', "point = [1, 2, 3]"), "minima[0].point",
+         "expected points of 2 numbers"),
+        (lambda t: t.replace("c = 0.5", "c = 0.5\n[param_bounds]\nd = [0, 1]"),
+         "param_bounds.d", "unknown parameter 'd'"),
+        (lambda t: t.replace("c = 0.5", "c = 0.5\n[param_bounds]\nc = [2, 1]"),
+         "param_bounds.c", "lo <= hi"),
+        (lambda t: t.replace("c = 0.5", "c = 0.5\n[param_bounds]\nc = [1, inf]"),
+         "param_bounds.c", "lies outside [1, inf]"),
+        (lambda t: t.replace('"A tilted bowl."', '"""A\ntilted bowl."""'), "description",
+         "one line"),
+        (lambda t: t.replace('name = "tilted_bowl"', "name = 3"), "name", "put it in quotes"),
+        (lambda t: "params = 3\n" + t.replace("[params]\nc = 0.5\n", ""), "params",
+         "must be a table"),
+        (lambda t: t.replace('formula = "(x - c)**2 + 2*y**2"', ""), "formula",
+         "missing key 'formula'"),
+        (lambda t: t.replace("start = [[2.0, 1.0], [-2.0, -1.0]]", ""), "start",
+         "missing key 'start'"),
+        (lambda t: t.replace("escape_bounds = [[-5, 5], [-4, 4]]", "escape_bounds = [1, 1]"),
+         "escape_bounds", "lo < hi"),
+    ],
+    ids=["smooth-type", "no-value", "minimum-point", "bounds-name", "bounds-order",
+         "bounds-default", "two-lines", "name-type", "params-type", "no-formula", "no-start",
+         "escape"],
+)  # fmt: skip
+def test_more_malformed_files_name_file_and_key(tmp_path, change, key, fragment):
+    path = write(tmp_path, "broken", change(textwrap.dedent(BOWL)))
+    with pytest.raises(ConfigError) as info:
+        surfaces.catalogue([tmp_path])
+    err = info.value
+    assert err.file == str(path) and err.key == key
+    assert fragment in str(err) and str(err).startswith(str(path))
+
+
+@pytest.mark.parametrize(
+    "extra,key,fragment",
+    [
+        ("[params]\ndim = 10.5\n", "params.dim", "must be an integer"),
+        ("[params]\ndimm = 3\n", "params.dimm", "did you mean 'dim'"),
+        ("[params]\nseed = -1\n", "params.seed", "seed must be >= 0"),
+        ("start = [0, 0]\n[params]\ndim = 3\n", "start", "expected points of 3 numbers"),
+        ("escape_bounds = [3, 1]\n", "escape_bounds", "lo < hi"),
+    ],
+)
+def test_malformed_generator_files(tmp_path, extra, key, fragment):
+    text = 'name = "b"\nkind = "quadratic_nd"\nplot_bounds = [-2, 2]\n' + extra
+    path = write(tmp_path, "big", text)
+    with pytest.raises(ConfigError) as info:
+        surfaces.catalogue([tmp_path])
+    assert info.value.file == str(path) and info.value.key == key
+    assert fragment in str(info.value)
+    write(tmp_path, "big", 'name = "b"\nkind = "quadratic_nd"\n')
+    with pytest.raises(ConfigError, match="missing key 'plot_bounds'") as info:
+        surfaces.catalogue([tmp_path])
+    assert info.value.key == "plot_bounds"
+
+
+def test_parameter_errors_say_what_failed():
+    with pytest.raises(ConfigError, match="a must be finite, got inf") as info:
+        surfaces.get("rosenbrock", a=float("inf"))
+    assert info.value.key == "a"
+    with pytest.raises(ConfigError, match="must be an integer") as info:
+        surfaces.get("quadratic_nd", seed=True)
+    assert info.value.key == "seed"
+    with pytest.raises(ConfigError, match="seed must be >= 0") as info:
+        surfaces.get("quadratic_nd", seed=-1)
+    assert info.value.key == "seed"
+    assert surfaces.get("rosenbrock", a=np.float32(2.0)).params["a"] == 2.0
+    assert surfaces.get("quadratic_nd", dim=np.int64(4)).dim == 4
+
+
+def test_register_checks_minima():
+    kwargs = dict(dim=2, start=[0, 0], plot_bounds=[-1, 1])
+    with pytest.raises(ConfigError, match="value must be a finite number") as info:
+        surfaces.register("bad_test", jnp.sum, minima=[([0, 0], float("nan"))], **kwargs)
+    assert info.value.key == "minima[0].value"
+    with pytest.raises(ConfigError, match="expected one point") as info:
+        surfaces.register("bad_test", jnp.sum, minima=[([[0, 0], [1, 1]], 0.0)], **kwargs)
+    assert info.value.key == "minima[0]"
+    with pytest.raises(ConfigError, match="lo < hi") as info:
+        surfaces.register("bad_test", jnp.sum, dim=2, start=[0, 0], plot_bounds=[1, -1])
+    assert info.value.key == "plot_bounds"
+    assert "bad_test" not in surfaces.names()
 
 
 def test_generator_files(tmp_path):

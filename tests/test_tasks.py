@@ -9,9 +9,10 @@ import optax
 import pytest
 from jax import lax
 
-import optbench.tasks as tasks
-from optbench import ConfigError, _shards
-from optbench.tasks import cells, data, layers, models, train
+import optbench.problems.tasks as tasks
+from optbench import ConfigError
+from optbench.problems.tasks import cells, data, layers, models, train
+from optbench.problems.tasks import shards as _shards
 
 
 def adam(h):

@@ -7,7 +7,11 @@ the moment trees. Any pytree works, and float32/float64 parameters keep their dt
 
 Every numeric hyperparameter may be a traced JAX value, so one compiled program can be
 vmapped over a grid of learning rates; ``learning_rate`` may also be a schedule, a
-function of the step count from 0 (see :mod:`optbench.schedules`).
+function of the step count from 0 (see :mod:`optbench.schedules`). :func:`validate` checks
+a whole grid of hyperparameters at once, building the optimizer only once.
+
+Defaults live in one place, each factory's signature; the ``*_DEFAULTS`` dicts and
+:func:`defaults` are read from it.
 
 Example:
   >>> import jax.numpy as jnp
@@ -18,6 +22,7 @@ Example:
   >>> updates, state = opt.update({"w": 2 * params["w"]}, state, params)
   >>> optimizers.names()[:3]
   ['sgd', 'momentum', 'nesterov']
+  >>> optimizers.validate("adam", {"learning_rate": [1e-4, 1e-3, 1e-2]})  # a whole grid
 """
 
 from optbench.optimizers._adadelta import ADADELTA_DEFAULTS, AdadeltaState, adadelta
@@ -37,7 +42,7 @@ from optbench.optimizers._adam import (
     nadam,
 )
 from optbench.optimizers._base import ScalarOrSchedule, Schedule
-from optbench.optimizers._registry import defaults, describe, get, names, register
+from optbench.optimizers._registry import defaults, describe, get, names, register, validate
 from optbench.optimizers._rmsprop import RMSPROP_DEFAULTS, RmspropState, rmsprop
 from optbench.optimizers._sgd import (
     MOMENTUM_DEFAULTS,
@@ -107,4 +112,5 @@ __all__ = [
     "register",
     "rmsprop",
     "sgd",
+    "validate",
 ]

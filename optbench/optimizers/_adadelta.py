@@ -10,8 +10,6 @@ import optax
 
 from optbench.optimizers import _base as B
 
-ADADELTA_DEFAULTS = {"learning_rate": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}
-
 
 class AdadeltaState(NamedTuple):
     """State of :func:`adadelta`: count, E[g^2] and E[dx^2] (both start at 0)."""
@@ -21,6 +19,7 @@ class AdadeltaState(NamedTuple):
     sq_delta_avg: B.PyTree
 
 
+@B.checked
 def adadelta(
     learning_rate: B.ScalarOrSchedule = 1.0,
     rho: B.Scalar = 0.9,
@@ -59,7 +58,6 @@ def adadelta(
       >>> bool(jnp.allclose(updates, -2 * jnp.sqrt(1e-6 / (0.1 * 4 + 1e-6))))
       True
     """
-    B.check_all("adadelta", locals(), ADADELTA_DEFAULTS)
 
     def init(params):
         return AdadeltaState(
@@ -88,3 +86,7 @@ def adadelta(
         return B.scale_by_lr(d, lr), new_state
 
     return optax.GradientTransformation(init, update)
+
+
+# The signatures above are the one place the defaults are written down.
+ADADELTA_DEFAULTS = B.signature_defaults(adadelta)

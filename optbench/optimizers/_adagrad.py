@@ -10,14 +10,6 @@ import optax
 
 from optbench.optimizers import _base as B
 
-ADAGRAD_DEFAULTS = {
-    "learning_rate": 1e-2,
-    "eps": 1e-10,
-    "initial_accumulator_value": 0.0,
-    "eps_in_sqrt": False,
-    "weight_decay": 0.0,
-}
-
 
 class AdagradState(NamedTuple):
     """State of :func:`adagrad`: update count and the running sum of squared gradients."""
@@ -26,6 +18,7 @@ class AdagradState(NamedTuple):
     sum_of_squares: B.PyTree
 
 
+@B.checked
 def adagrad(
     learning_rate: B.ScalarOrSchedule = 1e-2,
     eps: B.Scalar = 1e-10,
@@ -70,7 +63,6 @@ def adagrad(
       >>> params + updates  # the first step has length lr in every coordinate
       Array([ 0.5, -2.5], dtype=float32)
     """
-    B.check_all("adagrad", locals(), ADAGRAD_DEFAULTS)
     in_sqrt = B.flag(eps_in_sqrt)
 
     def init(params):
@@ -94,3 +86,7 @@ def adagrad(
         return B.scale_by_lr(direction, lr), new_state
 
     return optax.GradientTransformation(init, update)
+
+
+# The signatures above are the one place the defaults are written down.
+ADAGRAD_DEFAULTS = B.signature_defaults(adagrad)

@@ -11,34 +11,19 @@ import optax
 from optbench._errors import ConfigError
 from optbench.optimizers import _base as B
 
-ADAM_DEFAULTS = {"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
-ADAMW_DEFAULTS = ADAM_DEFAULTS | {"weight_decay": 1e-2}
-NADAM_DEFAULTS = ADAM_DEFAULTS | {"learning_rate": 2e-3}
-AMSGRAD_DEFAULTS = dict(ADAM_DEFAULTS)
-
 
 class AdamState(NamedTuple):
-    """State of :func:`adam`: count, first moment ``mu`` and second moment ``nu``."""
+    """State of :func:`adam`, :func:`adamw` and :func:`nadam`: count, first moment ``mu``
+    and second moment ``nu``."""
 
     count: jax.Array
     mu: B.PyTree
     nu: B.PyTree
 
 
-class AdamWState(NamedTuple):
-    """State of :func:`adamw`: count, first moment ``mu`` and second moment ``nu``."""
-
-    count: jax.Array
-    mu: B.PyTree
-    nu: B.PyTree
-
-
-class NadamState(NamedTuple):
-    """State of :func:`nadam`: count, first moment ``mu`` and second moment ``nu``."""
-
-    count: jax.Array
-    mu: B.PyTree
-    nu: B.PyTree
+# the same class under the names older code imports
+AdamWState = AdamState
+NadamState = AdamState
 
 
 class AmsgradState(NamedTuple):
@@ -52,12 +37,11 @@ class AmsgradState(NamedTuple):
 
 def _adam_family(name, learning_rate, b1, b2, eps, weight_decay, *, variant, decoupled):
     """The shared loop; ``variant`` is "adam", "nadam" or "amsgrad"."""
-    state_type = {"adam": AdamState, "adamw": AdamWState, "nadam": NadamState}.get(name)
 
     def make_state(count, mu, nu, nu_max):
         if variant == "amsgrad":
             return AmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
-        return state_type(count=count, mu=mu, nu=nu)
+        return AdamState(count=count, mu=mu, nu=nu)
 
     def init(params):
         zeros = B.zeros_like(params)
@@ -101,6 +85,7 @@ def _adam_family(name, learning_rate, b1, b2, eps, weight_decay, *, variant, dec
     return optax.GradientTransformation(init, update)
 
 
+@B.checked
 def adam(
     learning_rate: B.ScalarOrSchedule = 1e-3,
     b1: B.Scalar = 0.9,
@@ -142,12 +127,12 @@ def adam(
       >>> [round(float(u), 3) for u in updates]  # the first step has length lr per coordinate
       [-0.1, 0.1]
     """
-    B.check_all("adam", locals(), ADAM_DEFAULTS)
     return _adam_family(
         "adam", learning_rate, b1, b2, eps, weight_decay, variant="adam", decoupled=False
     )
 
 
+@B.checked
 def adamw(
     learning_rate: B.ScalarOrSchedule = 1e-3,
     b1: B.Scalar = 0.9,
@@ -170,7 +155,7 @@ def adamw(
       b1: decay of the first moment, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       eps: ``eps`` >= 0, added to the root of the second moment.
-      weight_decay: decoupled decay, >= 0 (default 1e-2 as PyTorch; optax's is 1e-4).
+      weight_decay: decoupled decay, >= 0 (the default is PyTorch's; optax's is 1e-4).
 
     References: I. Loshchilov, F. Hutter, "Decoupled weight decay regularization",
     ICLR 2019; D. P. Kingma, J. Ba, "Adam", ICLR 2015.
@@ -185,12 +170,12 @@ def adamw(
       >>> [round(float(u), 3) for u in updates]  # Adam's -lr sign(g), minus lr * 0.01 * p
       [-0.101, 0.103]
     """
-    B.check_all("adamw", locals(), ADAMW_DEFAULTS)
     return _adam_family(
         "adamw", learning_rate, b1, b2, eps, weight_decay, variant="adam", decoupled=True
     )
 
 
+@B.checked
 def nadam(
     learning_rate: B.ScalarOrSchedule = 2e-3,
     b1: B.Scalar = 0.9,
@@ -232,12 +217,12 @@ def nadam(
       >>> [round(float(u), 3) for u in updates]  # (0.09 / 0.19 + 0.1 / 0.1) * lr * sign(g)
       [-0.147, 0.147]
     """
-    B.check_all("nadam", locals(), NADAM_DEFAULTS)
     return _adam_family(
         "nadam", learning_rate, b1, b2, eps, weight_decay, variant="nadam", decoupled=False
     )
 
 
+@B.checked
 def amsgrad(
     learning_rate: B.ScalarOrSchedule = 1e-3,
     b1: B.Scalar = 0.9,
@@ -279,7 +264,13 @@ def amsgrad(
       >>> [round(float(u), 3) for u in updates]  # the same first step as Adam
       [-0.1, 0.1]
     """
-    B.check_all("amsgrad", locals(), AMSGRAD_DEFAULTS)
     return _adam_family(
         "amsgrad", learning_rate, b1, b2, eps, weight_decay, variant="amsgrad", decoupled=False
     )
+
+
+# The signatures above are the one place the defaults are written down.
+ADAM_DEFAULTS = B.signature_defaults(adam)
+ADAMW_DEFAULTS = B.signature_defaults(adamw)
+NADAM_DEFAULTS = B.signature_defaults(nadam)
+AMSGRAD_DEFAULTS = B.signature_defaults(amsgrad)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import optax
 
 from optbench._errors import ConfigError, closest
 from optbench.optimizers import _base as B
+from optbench.validate import choice
 
 Factory = Callable[..., optax.GradientTransformation]
 OPTAX_PREFIX = "optax:"
@@ -26,6 +28,11 @@ class Entry:
     description: str
     keywords: frozenset[str] | None = None  # accepted keywords; None: any (``**kwargs``)
     required: tuple[str, ...] = ()  # keywords without a default
+
+    @property
+    def checks_itself(self) -> bool:
+        """True for optbench's own factories, which check their values when called."""
+        return B.unchecked(self.factory) is not None
 
 
 _REGISTRY: dict[str, Entry] = {}
@@ -110,24 +117,13 @@ def _optax_entry(name: str) -> Entry:
             key="name",
         )
     try:
-        signature = inspect.signature(factory)
+        params = list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-        signature = None
-    defaults: dict[str, Any] = {}
-    accepted: set[str] | None = set()
-    required: list[str] = []
-    for param in signature.parameters.values() if signature else ():
-        if param.kind is param.VAR_KEYWORD:
-            accepted = None
-            continue
-        if param.kind is param.VAR_POSITIONAL:
-            continue
-        if accepted is not None:
-            accepted.add(param.name)
-        if param.default is param.empty:
-            required.append(param.name)
-        elif isinstance(param.default, bool | int | float):
-            defaults[param.name] = param.default
+        params = []
+    keyword = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    accepted = None if any(p.kind is p.VAR_KEYWORD for p in params) else {p.name for p in keyword}
+    required = [p.name for p in keyword if p.default is p.empty]
+    defaults = {p.name: p.default for p in keyword if isinstance(p.default, bool | int | float)}
     if "learning_rate" in required or (
         "learning_rate" in (accepted or ()) and "learning_rate" not in defaults
     ):
@@ -154,13 +150,27 @@ def _entry(name: str) -> Entry:
         ) from None
 
 
+def _check_keywords(name: str, entry: Entry, given: Iterable[str]) -> None:
+    """Every keyword in ``given`` is accepted, and every required one is among them."""
+    given = list(given)
+    if entry.keywords is not None:
+        for key in given:
+            choice(key, key, entry.keywords, what="hyperparameter", subject=name)
+    for key in entry.required:
+        if key not in given:
+            raise ConfigError(
+                f"{name}: {key} has no default and must be given, e.g. {key} = 1e-3", key=key
+            )
+
+
 def get(name: str, **hparams: Any) -> optax.GradientTransformation:
     """The optimizer ``name`` built with ``hparams``; missing hyperparameters take defaults.
 
     ``name`` is a registry name (see :func:`names`) or ``"optax:NAME"`` for
     ``getattr(optax, NAME)``, whose keywords are checked against its signature. Any numeric
     hyperparameter may be a traced JAX value (validation then skips it) and
-    ``learning_rate`` may be a schedule ``count -> lr``.
+    ``learning_rate`` may be a schedule ``count -> lr``. Each value is checked once: by
+    optbench's own factories themselves, here for any other factory.
 
     Raises:
       ConfigError: unknown name or keyword (with the closest valid names), or an invalid
@@ -172,21 +182,67 @@ def get(name: str, **hparams: Any) -> optax.GradientTransformation:
       >>> opt = optimizers.get("optax:adam", learning_rate=3e-4, b2=0.99)
     """
     entry = _entry(name)
-    if entry.keywords is not None:
-        for key in hparams:
-            if key not in entry.keywords:
-                raise ConfigError(
-                    f"{name}: unknown hyperparameter {key!r}; {closest(key, entry.keywords)}",
-                    key=key,
-                )
-    for key in entry.required:
-        if key not in hparams:
-            raise ConfigError(
-                f"{name}: {key} has no default and must be given, e.g. {key} = 1e-3", key=key
-            )
+    _check_keywords(name, entry, hparams)
     full = {**entry.defaults, **hparams}
-    B.check_all(name, full, entry.defaults)
+    if not entry.checks_itself:
+        B.check_all(name, full, entry.defaults)
     return entry.factory(**full)
+
+
+def validate(
+    name: str,
+    grid: Mapping[str, Sequence[float] | np.ndarray],
+    switches: Mapping[str, Any] | None = None,
+) -> None:
+    """Check a whole hyperparameter grid of ``name`` at once, building the optimizer once.
+
+    ``grid`` maps hyperparameters to the values of one grid axis each; ``switches`` maps
+    the non-numeric ones (``centered``, ``eps_in_sqrt``) to their values. Every value of
+    every axis is checked with one vectorised check per axis (the same rules and messages
+    as :func:`get`), so a grid of any size costs about as much as one point. The optimizer
+    is then built once, at the first value of each axis, so that a factory's own checks
+    (optax's, a user-registered factory's) run too. Use it instead of calling :func:`get`
+    once per grid point.
+
+    Raises:
+      ConfigError: unknown name or keyword (with the closest valid names), a missing
+        required keyword, an empty axis, or an invalid value anywhere in the grid (``key``
+        is the hyperparameter; the message names the first bad value and its index).
+
+    Example:
+      >>> import numpy as np
+      >>> import optbench
+      >>> from optbench import optimizers
+      >>> optimizers.validate("adam", {"learning_rate": np.geomspace(1e-4, 1e-1, 1024)})
+      >>> optimizers.validate("rmsprop", {"decay": [0.9, 0.99]}, {"centered": True})
+      >>> try:
+      ...     optimizers.validate("momentum", {"momentum": [0.5, 0.9, 0.99, 1.0]})
+      ... except optbench.ConfigError as err:
+      ...     print(err.key, "|", err.message)  # doctest: +ELLIPSIS
+      momentum | momentum: momentum must be in [0, 1), got 1.0 at index 3 of 4 values; use ...
+    """
+    entry = _entry(name)
+    switches = dict(switches or {})
+    for key in grid:
+        if key in switches:
+            raise ConfigError(
+                f"{name}: {key} is given both as a grid and as a switch; give it once", key=key
+            )
+    _check_keywords(name, entry, [*grid, *switches])
+    first: dict[str, Any] = {}
+    for key, values in grid.items():
+        axis = B.as_numbers(name, key, values)
+        if axis.ndim != 1 or axis.size == 0:
+            raise ConfigError(
+                f"{name}: {key} needs a grid axis of one or more numbers, got {values!r}", key=key
+            )
+        B.check_value(name, key, axis, entry.defaults)  # all values at once
+        first[key] = axis[0].item()
+    full = {**entry.defaults, **first, **switches}
+    B.check_all(name, {k: v for k, v in full.items() if k not in grid}, entry.defaults)
+    # every value is checked: build once, without optbench's own checks a second time
+    build = B.unchecked(entry.factory) or entry.factory
+    build(**full)
 
 
 def names() -> list[str]:

@@ -10,16 +10,6 @@ import optax
 
 from optbench.optimizers import _base as B
 
-RMSPROP_DEFAULTS = {
-    "learning_rate": 1e-2,
-    "decay": 0.9,
-    "eps": 1e-8,
-    "centered": False,
-    "eps_in_sqrt": False,
-    "initial_accumulator_value": 0.0,
-    "weight_decay": 0.0,
-}
-
 
 class RmspropState(NamedTuple):
     """State of :func:`rmsprop`: count, E[g^2] (``nu``) and, when centered, E[g] (``mu``)."""
@@ -29,6 +19,7 @@ class RmspropState(NamedTuple):
     mu: B.PyTree | None
 
 
+@B.checked
 def rmsprop(
     learning_rate: B.ScalarOrSchedule = 1e-2,
     decay: B.Scalar = 0.9,
@@ -83,7 +74,6 @@ def rmsprop(
       >>> [round(float(u), 4) for u in updates]  # -lr g / sqrt(0.1 g^2) = -lr sign(g) / sqrt(0.1)
       [-0.0316, 0.0316]
     """
-    B.check_all("rmsprop", locals(), RMSPROP_DEFAULTS)
     is_centered = B.flag(centered)
     in_sqrt = B.flag(eps_in_sqrt)
 
@@ -118,3 +108,7 @@ def rmsprop(
         return B.scale_by_lr(direction, lr), new_state
 
     return optax.GradientTransformation(init, update)
+
+
+# The signatures above are the one place the defaults are written down.
+RMSPROP_DEFAULTS = B.signature_defaults(rmsprop)

@@ -9,10 +9,6 @@ import optax
 
 from optbench.optimizers import _base as B
 
-SGD_DEFAULTS = {"learning_rate": 1e-2, "weight_decay": 0.0}
-MOMENTUM_DEFAULTS = {"learning_rate": 1e-2, "momentum": 0.9, "weight_decay": 0.0}
-NESTEROV_DEFAULTS = dict(MOMENTUM_DEFAULTS)
-
 
 class SgdState(NamedTuple):
     """State of :func:`sgd`: only the number of updates done."""
@@ -34,6 +30,7 @@ class NesterovState(NamedTuple):
     trace: B.PyTree
 
 
+@B.checked
 def sgd(
     learning_rate: B.ScalarOrSchedule = 1e-2, *, weight_decay: B.Scalar = 0.0
 ) -> optax.GradientTransformation:
@@ -60,7 +57,6 @@ def sgd(
       >>> params + updates
       Array([ 0.8, -1.6], dtype=float32)
     """
-    B.check_all("sgd", locals(), SGD_DEFAULTS)
 
     def init(params):
         del params
@@ -92,6 +88,7 @@ def _heavy_ball(name, learning_rate, momentum, weight_decay, nesterov, state_typ
     return optax.GradientTransformation(init, update)
 
 
+@B.checked
 def momentum(
     learning_rate: B.ScalarOrSchedule = 1e-2,
     momentum: B.Scalar = 0.9,
@@ -128,10 +125,10 @@ def momentum(
       >>> params  # 1 - 0.2 = 0.8, then b = 0.9 * 2 + 1.6 = 3.4: 0.8 - 0.34
       Array([0.46], dtype=float32)
     """
-    B.check_all("momentum", locals(), MOMENTUM_DEFAULTS)
     return _heavy_ball("momentum", learning_rate, momentum, weight_decay, False, MomentumState)
 
 
+@B.checked
 def nesterov(
     learning_rate: B.ScalarOrSchedule = 1e-2,
     momentum: B.Scalar = 0.9,
@@ -173,5 +170,10 @@ def nesterov(
       >>> params + updates  # 1 - 0.1 * (2 + 0.9 * 2)
       Array([0.62], dtype=float32)
     """
-    B.check_all("nesterov", locals(), NESTEROV_DEFAULTS)
     return _heavy_ball("nesterov", learning_rate, momentum, weight_decay, True, NesterovState)
+
+
+# The signatures above are the one place the defaults are written down.
+SGD_DEFAULTS = B.signature_defaults(sgd)
+MOMENTUM_DEFAULTS = B.signature_defaults(momentum)
+NESTEROV_DEFAULTS = B.signature_defaults(nesterov)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from optbench._errors import ConfigError
 from optbench.rendering._style import ordered
+from optbench.results import schema
 
 
 def load(path: str | Path) -> Any:
@@ -17,9 +18,9 @@ def load(path: str | Path) -> Any:
     from optbench import results
 
     p = Path(path)
-    if not (p / "runs.csv").is_file():
+    if not (p / schema.RUNS).is_file():
         raise ConfigError(
-            f"{p} is not a results folder (no runs.csv); pass the folder that "
+            f"{p} is not a results folder (no {schema.RUNS}); pass the folder that "
             "`optbench run` wrote, e.g. results/quickstart",
             file=str(p),
         )
@@ -96,34 +97,4 @@ def objective(runs: pd.DataFrame) -> str:
 
 def hyperparameters(runs: pd.DataFrame) -> list[str]:
     """Hyperparameter columns present in runs.csv (learning_rate first)."""
-    known = {
-        "run_id",
-        "problem",
-        "surface",
-        "task",
-        "optimizer",
-        "algorithm",
-        "grid_index",
-        "seed",
-        "start",
-        "start_x",
-        "start_y",
-        "final_loss",
-        "best_loss",
-        "steps_to_tol",
-        "diverged",
-        "escaped",
-        "stop_step",
-        "final_train_loss",
-        "val_loss",
-        "test_loss",
-        "test_accuracy",
-        "selected",
-        "learning_rate",
-    }
-    cols = [
-        c
-        for c in runs.columns
-        if c not in known and not c.startswith("param_") and pd.api.types.is_numeric_dtype(runs[c])
-    ]
-    return ["learning_rate", *cols] if "learning_rate" in runs.columns else cols
+    return schema.hyperparameter_columns(runs)

@@ -14,7 +14,7 @@ import pandas as pd
 from optbench.rendering import _inputs, _style, figures
 from optbench.rendering._save import save_png_pdf
 from optbench.rendering.summary import summary, to_latex
-from optbench.results import write_csv, write_text
+from optbench.results import schema, write_csv, write_text
 
 CSS = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial,
@@ -78,8 +78,9 @@ def write_page(res: Any, folder: Path, sections: list[str]) -> Path:
     body.append("<h2>Summary</h2>" + _summary_html(table, colors))
     body.append(
         '<p class="sub">Downloads: <a href="summary.csv">summary.csv</a> · '
-        '<a href="summary.tex">summary.tex</a> (booktabs) · <a href="runs.csv">runs.csv</a> · '
-        '<a href="curves.csv">curves.csv</a></p>'
+        '<a href="summary.tex">summary.tex</a> (booktabs) · '
+        f'<a href="{schema.RUNS}">{schema.RUNS}</a> · '
+        f'<a href="{schema.CURVES}">{schema.CURVES}</a></p>'
     )
     body += sections
     body.append(_config_meta(res, folder))
@@ -207,16 +208,20 @@ def _summary_html(table: pd.DataFrame, colors: dict[str, str]) -> str:
     return "".join(out)
 
 
+#: Row names of the machine table that differ from the meta.json key.
+_LABELS = {"device_kind": "device"}
+#: Machine rows shown even when meta.json lacks them (the others only when recorded).
+_ALWAYS = ("platform", "device_kind")
+
+
 def _config_meta(res: Any, folder: Path) -> str:
     meta = dict(res.meta or {})
     parts = ["<h2>Machine and timing</h2>"]
-    versions = meta.get("versions", {})
-    info = {
-        **{k: v for k, v in versions.items()},
-        "platform": meta.get("platform", ""),
-        "device": meta.get("device_kind", ""),
-        "config hash": meta.get("config_hash", ""),
-    }
+    info: dict[str, Any] = dict(schema.versions(meta))
+    for key in schema.MACHINE_KEYS:
+        if meta.get(key) not in (None, "") or key in _ALWAYS:
+            info[_LABELS.get(key, key)] = meta.get(key, "")
+    info["config hash"] = meta.get("config_hash", "")
     parts.append(
         "<table><tbody>"
         + "".join(
@@ -229,7 +234,7 @@ def _config_meta(res: Any, folder: Path) -> str:
     groups = meta.get("groups") or []
     if groups:
         parts.append("<h3>Per group</h3><div class='scroll'><table><thead><tr>")
-        cols = ["problem", "optimizer", "runs", "steps", "compile_s", "run_s"]
+        cols = list(schema.GROUP_KEYS)
         parts.append(
             "".join(f'<th class="{"l" if i < 2 else ""}">{c}</th>' for i, c in enumerate(cols))
             + "</tr></thead><tbody>"
@@ -245,7 +250,7 @@ def _config_meta(res: Any, folder: Path) -> str:
             )
         parts.append("</tbody></table></div>")
     parts.append("<h2>Config</h2>")
-    cfg = folder / "config.toml"
+    cfg = folder / schema.CONFIG
     text = cfg.read_text() if cfg.is_file() else json.dumps(res.config, indent=2, default=str)
     parts.append(f"<pre>{html.escape(text)}</pre>")
     return "\n".join(parts)

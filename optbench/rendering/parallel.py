@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from multiprocessing.pool import Pool
 from pathlib import Path
 
+from optbench.compilation import enable_compilation_cache
 from optbench.rendering import _inputs, animation, page
 
 
@@ -134,8 +135,6 @@ def _share(fn: Callable, jobs: list[tuple], workers: Workers | None) -> list:
 
 def _init_worker(cache: str | None) -> None:
     if cache:
-        from optbench.cli import enable_compilation_cache
-
         enable_compilation_cache(cache)
 
 

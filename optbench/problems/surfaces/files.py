@@ -1,4 +1,4 @@
-"""Reading one surface file (TOML) into a :class:`~optbench._surface.SurfaceSpec`.
+"""Reading one surface file (TOML) into a :class:`~optbench.problems.surfaces.surface.SurfaceSpec`.
 
 Keys of a surface file:
 
@@ -20,17 +20,16 @@ by building the surface at its default parameters.
 
 from __future__ import annotations
 
-import math
-import numbers
 import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from optbench._errors import ConfigError, closest
-from optbench._generators import GENERATORS
-from optbench._surface import Surface, SurfaceSpec, as_bounds, make_surface
-from optbench.formula import compile_formula, evaluate
+from optbench import validate
+from optbench._errors import ConfigError
+from optbench.problems.surfaces.formula import compile_formula, evaluate
+from optbench.problems.surfaces.generators import GENERATORS
+from optbench.problems.surfaces.surface import Surface, SurfaceSpec, make_surface
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _COMMON = {"name", "description", "reference", "params", "param_bounds"}
@@ -40,59 +39,40 @@ _KIND_KEYS = _COMMON | {"kind"}
 _MINIMUM_KEYS = {"point", "value", "smooth"}
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+# Errors raised while a file is read carry no file: read_surface_file adds it (the builders
+# run again later, for other parameter values, so they name the file themselves).
 
 
-def _string(data: dict, key: str, file: str, *, required: bool = True, one_line: bool = False):
-    if key not in data:
-        if required:
-            raise ConfigError(f"missing key '{key}'; add it", key=key, file=file)
-        return ""
-    value = data[key]
-    if not isinstance(value, str):
-        raise ConfigError(f"expected a string, got {value!r}; put it in quotes", key=key, file=file)
+def _string(data: dict, key: str, *, required: bool = True, one_line: bool = False) -> str:
+    value = validate.required(data, key) if required else data.get(key, "")
+    value = validate.string(value, key, fix="put it in quotes")
     if one_line and "\n" in value.strip():
-        raise ConfigError("expected one line; shorten it", key=key, file=file)
+        raise ConfigError("expected one line; shorten it", key=key)
     return value.strip()
 
 
-def _params(data: dict, file: str) -> dict[str, Any]:
-    raw = data.get("params", {})
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            "expected a table of name = number, e.g. [params] a = 1.0", key="params", file=file
-        )
+def _params(data: dict) -> dict[str, Any]:
+    raw = validate.table(data.get("params", {}), "params", example="[params] a = 1.0")
     for name, value in raw.items():
-        if not _is_number(value) or not math.isfinite(value):
-            raise ConfigError(
-                f"expected a finite number, got {value!r}", key=f"params.{name}", file=file
-            )
+        validate.number(value, f"params.{name}", expected=True)
     return dict(raw)
 
 
-def _param_bounds(data: dict, params: dict[str, Any], file: str) -> dict[str, tuple]:
-    raw = data.get("param_bounds", {})
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            "expected a table of name = [lo, hi], e.g. param_bounds = { kappa = [1, inf] }",
-            key="param_bounds",
-            file=file,
-        )
+def _param_bounds(data: dict, params: dict[str, Any]) -> dict[str, tuple]:
+    raw = validate.table(
+        data.get("param_bounds", {}),
+        "param_bounds",
+        example="param_bounds = { kappa = [1, inf] } (name = [lo, hi])",
+    )
     bounds = {}
     for name, pair in raw.items():
         key = f"param_bounds.{name}"
-        if name not in params:
-            raise ConfigError(
-                f"'{name}' is not a parameter; {closest(name, params)}", key=key, file=file
-            )
-        ok = isinstance(pair, list) and len(pair) == 2 and all(_is_number(v) for v in pair)
+        validate.choice(name, key, params, what="parameter")
+        ok = isinstance(pair, list) and len(pair) == 2 and all(map(validate.is_number, pair))
         if not ok or not pair[0] <= pair[1]:
-            raise ConfigError(f"expected [lo, hi] with lo <= hi, got {pair!r}", key=key, file=file)
+            raise ConfigError(f"expected [lo, hi] with lo <= hi, got {pair!r}", key=key)
         if not pair[0] <= params[name] <= pair[1]:
-            raise ConfigError(
-                f"the default {name} = {params[name]} lies outside {pair}", key=key, file=file
-            )
+            raise ConfigError(f"the default {name} = {params[name]} lies outside {pair}", key=key)
         bounds[name] = (float(pair[0]), float(pair[1]))
     return bounds
 
@@ -103,57 +83,43 @@ def _values(raw: Any, params: dict, file: str, key: str) -> Any:
         return [_values(v, params, file, f"{key}[{i}]") for i, v in enumerate(raw)]
     if isinstance(raw, str):
         return evaluate(raw, params, file=file, key=key)
-    if _is_number(raw):
+    if validate.is_number(raw):
         return float(raw)
     raise ConfigError(f"expected a number or a formula string, got {raw!r}", key=key, file=file)
 
 
-def _minima_entries(data: dict, file: str) -> list[dict]:
+def _minima_entries(data: dict) -> list[dict]:
     raw = data.get("minima", [])
     if not isinstance(raw, list):
-        raise ConfigError(
-            "expected a list of { point = [...], value = ... }", key="minima", file=file
-        )
+        raise ConfigError("expected a list of { point = [...], value = ... }", key="minima")
     for i, entry in enumerate(raw):
-        key = f"minima[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(
-                f"expected {{ point = [...], value = ... }}, got {entry!r}", key=key, file=file
-            )
-        for k in entry:
-            if k not in _MINIMUM_KEYS:
-                raise ConfigError(
-                    f"unknown key '{k}'; {closest(k, _MINIMUM_KEYS)}", key=f"{key}.{k}", file=file
-                )
-        for k in ("point", "value"):
-            if k not in entry:
-                raise ConfigError(f"missing key '{k}'; add it", key=f"{key}.{k}", file=file)
-        if not isinstance(entry.get("smooth", True), bool):
-            raise ConfigError("expected true or false", key=f"{key}.smooth", file=file)
+        try:  # keys relative to the entry, then located under minima[i]
+            validate.table(entry, None, example="{ point = [...], value = ... }")
+            validate.keys(entry, _MINIMUM_KEYS)
+            for k in ("point", "value"):
+                validate.required(entry, k)
+            validate.flag(entry.get("smooth", True), "smooth")
+        except ConfigError as err:
+            raise err.within(key=f"minima[{i}]") from None
     return raw
 
 
-def _coords(data: dict, file: str) -> tuple[str, ...]:
-    if "coords" not in data:
-        raise ConfigError(
-            'missing key \'coords\'; add e.g. coords = ["x", "y"]', key="coords", file=file
-        )
-    coords = data["coords"]
+def _coords(data: dict) -> tuple[str, ...]:
+    coords = validate.required(data, "coords", fix='add e.g. coords = ["x", "y"]')
     if not isinstance(coords, list) or not coords or not all(isinstance(c, str) for c in coords):
         raise ConfigError(
-            f'expected a list of names, e.g. ["x", "y"], got {coords!r}', key="coords", file=file
+            f'expected a list of names, e.g. ["x", "y"], got {coords!r}', key="coords"
         )
     return tuple(coords)
 
 
 def _formula_spec(data: dict, common: dict, file: str) -> SurfaceSpec:
-    coords = _coords(data, file)
-    params = {k: float(v) for k, v in _params(data, file).items()}
-    formula = _string(data, "formula", file)
-    minima = _minima_entries(data, file)
+    coords = _coords(data)
+    params = {k: float(v) for k, v in _params(data).items()}
+    formula = _string(data, "formula")
+    minima = _minima_entries(data)
     for key in ("start", "plot_bounds"):
-        if key not in data:
-            raise ConfigError(f"missing key '{key}'; add it", key=key, file=file)
+        validate.required(data, key)
 
     def builder(values: dict[str, Any]) -> Surface:
         fn = compile_formula(formula, coords, values, file=file)
@@ -188,36 +154,23 @@ def _formula_spec(data: dict, common: dict, file: str) -> SurfaceSpec:
         params=params,
         builder=builder,
         formula=formula,
-        param_bounds=_param_bounds(data, params, file),
+        param_bounds=_param_bounds(data, params),
         **common,
         file=Path(file),
     )
 
 
 def _kind_spec(data: dict, common: dict, file: str) -> SurfaceSpec:
-    kind = _string(data, "kind", file)
-    if kind not in GENERATORS:
-        raise ConfigError(
-            f"unknown generator '{kind}'; {closest(kind, GENERATORS)}", key="kind", file=file
-        )
+    kind = validate.choice(_string(data, "kind"), "kind", GENERATORS, what="generator")
     generator = GENERATORS[kind]
     params = dict(generator.params)
-    for name, value in _params(data, file).items():
-        if name not in params:
-            raise ConfigError(
-                f"generator '{kind}' has no parameter '{name}'; {closest(name, params)}",
-                key=f"params.{name}",
-                file=file,
-            )
-        if isinstance(params[name], int) and not isinstance(value, int):
-            raise ConfigError(
-                f"expected an integer, got {value!r}", key=f"params.{name}", file=file
-            )
+    for name, value in _params(data).items():
+        key = f"params.{name}"
+        validate.choice(name, key, params, what="parameter", subject=f"generator '{kind}'")
+        if isinstance(params[name], int):
+            validate.integer(value, key, fix="write it without a decimal point")
         params[name] = value
-    if "plot_bounds" not in data:
-        raise ConfigError(
-            "missing key 'plot_bounds'; add one [lo, hi] pair", key="plot_bounds", file=file
-        )
+    validate.required(data, "plot_bounds", fix="add one [lo, hi] pair")
 
     def builder(values: dict[str, Any]) -> Surface:
         gen = generator.make(values)
@@ -227,10 +180,10 @@ def _kind_spec(data: dict, common: dict, file: str) -> SurfaceSpec:
             fn=gen.fn,
             coords=gen.coords,
             start=gen.start if "start" not in data else data["start"],
-            plot_bounds=as_bounds(data["plot_bounds"], dim, key="plot_bounds", file=file),
+            plot_bounds=validate.bounds(data["plot_bounds"], dim, key="plot_bounds", file=file),
             escape_bounds=None
             if escape is None
-            else as_bounds(escape, dim, key="escape_bounds", file=file),
+            else validate.bounds(escape, dim, key="escape_bounds", file=file),
             minima=gen.minima,
             params=values,
             file=file,
@@ -247,7 +200,7 @@ def _kind_spec(data: dict, common: dict, file: str) -> SurfaceSpec:
         coords=defaults.coords,
         params=params,
         builder=builder,
-        param_bounds=_param_bounds(data, params, file),
+        param_bounds=_param_bounds(data, params),
         **common,
         file=Path(file),
     )
@@ -265,37 +218,45 @@ def read_surface_file(path: Path) -> SurfaceSpec:
         raise ConfigError(f"not valid TOML ({err}); fix the syntax", file=file) from None
     except OSError as err:
         raise ConfigError(f"cannot read the file ({err.strerror})", file=file) from None
+    try:
+        spec = _spec(data, file)
+        spec.build()  # check everything now, at the default parameters
+    except ConfigError as err:
+        raise err.within(file=file) from None
+    return spec
+
+
+def _spec(data: dict, file: str) -> SurfaceSpec:
     if "formula" in data and "kind" in data:
-        raise ConfigError("give either 'formula' or 'kind', not both", key="kind", file=file)
+        raise ConfigError("give either 'formula' or 'kind', not both", key="kind")
     allowed = _KIND_KEYS if "kind" in data else _FORMULA_KEYS
-    for key in data:
-        if key not in allowed:
-            hint = closest(key, allowed)
-            if "kind" in data and key in _FORMULA_KEYS:
-                hint = f"a generated surface sets no '{key}': the generator provides it"
-            raise ConfigError(f"unknown key '{key}'; {hint}", key=key, file=file)
-    if "formula" not in data and "kind" not in data:
+    unknown = [key for key in data if key not in allowed]
+    if unknown and "kind" in data and unknown[0] in _FORMULA_KEYS:
         raise ConfigError(
-            'missing key \'formula\'; add formula = "..." (or kind = "..." for a built-in '
-            f"generator: {', '.join(GENERATORS)})",
-            key="formula",
-            file=file,
+            f"unknown key '{unknown[0]}'; a generated surface sets no '{unknown[0]}': "
+            "the generator provides it",
+            key=unknown[0],
         )
-    name = _string(data, "name", file)
+    validate.keys(data, allowed)
+    if "kind" not in data:
+        validate.required(
+            data,
+            "formula",
+            fix=f'add formula = "..." (or kind = "..." for a built-in generator: '
+            f"{', '.join(GENERATORS)})",
+        )
+    name = _string(data, "name")
     if not _NAME.match(name):
         raise ConfigError(
             f"invalid name {name!r}; use letters, digits, '_' and '-', starting with a letter",
             key="name",
-            file=file,
         )
     common = {
         "name": name,
-        "description": _string(data, "description", file, required=False, one_line=True),
-        "reference": _string(data, "reference", file, required=False, one_line=True),
+        "description": _string(data, "description", required=False, one_line=True),
+        "reference": _string(data, "reference", required=False, one_line=True),
     }
-    spec = _kind_spec(data, common, file) if "kind" in data else _formula_spec(data, common, file)
-    spec.build()  # check everything now, at the default parameters
-    return spec
+    return _kind_spec(data, common, file) if "kind" in data else _formula_spec(data, common, file)
 
 
 _CACHE: dict[tuple[str, int, int], SurfaceSpec] = {}

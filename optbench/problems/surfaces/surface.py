@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optbench import validate
 from optbench._errors import ConfigError, closest
 
 
@@ -142,74 +142,19 @@ class SurfaceSpec:
 
 def check_param(surface: str, name: str, value: Any, default: Any) -> Any:
     """Check one parameter value against the type of its default; returns the clean value."""
-    where = name
+    subject = f"surface '{surface}': {name}"
     if isinstance(default, bool):
-        if not isinstance(value, (bool, np.bool_)):
-            raise ConfigError(
-                f"surface '{surface}': {name} must be true or false, got {value!r}", key=where
-            )
-        return bool(value)
+        return validate.flag(value, name, subject=subject)
     if isinstance(default, numbers.Integral):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise ConfigError(
-                f"surface '{surface}': {name} must be an integer, got {value!r}; "
-                f"write it without a decimal point, e.g. {default}",
-                key=where,
-            )
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(
-            f"surface '{surface}': {name} must be a number, got {value!r}; e.g. {default}",
-            key=where,
-        )
-    if not math.isfinite(float(value)):
-        raise ConfigError(f"surface '{surface}': {name} must be finite, got {value!r}", key=where)
-    return float(value)
-
-
-def as_bounds(value: Any, dim: int, *, key: str, file: str | None) -> np.ndarray:
-    """``[[lo, hi], ...]`` with one pair per coordinate (or one pair for all) -> ``[dim, 2]``."""
-    fix = f"write one [lo, hi] pair per coordinate ({dim}), or one pair for all"
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(f"expected numbers, got {value!r}; {fix}", key=key, file=file) from None
-    if a.shape == (2,):
-        a = a[None]
-    if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] not in (1, dim):
-        raise ConfigError(
-            f"expected {dim} pairs [lo, hi], got {value!r}; {fix}", key=key, file=file
-        )
-    a = np.broadcast_to(a, (dim, 2)).copy()
-    if not np.all(np.isfinite(a)) or not np.all(a[:, 0] < a[:, 1]):
-        raise ConfigError(
-            f"every pair [lo, hi] needs finite lo < hi, got {value!r}", key=key, file=file
-        )
-    return _frozen(a)
+        fix = f"write it without a decimal point, e.g. {default}"
+        return validate.integer(value, name, subject=subject, fix=fix)
+    return validate.number(value, name, subject=subject, fix=f"e.g. {default}", detail=True)
 
 
 def default_escape(plot_bounds: np.ndarray) -> np.ndarray:
     """The plot box scaled 10x about its centre."""
     centre = plot_bounds.mean(axis=1, keepdims=True)
     return _frozen(centre + 10.0 * (plot_bounds - centre))
-
-
-def as_points(value: Any, dim: int, *, key: str, file: str | None) -> np.ndarray:
-    """One point ``[x, y]`` or a list of points ``[[x, y], ...]`` -> ``[n, dim]`` float64."""
-    fix = f"write one point of {dim} numbers, or a list of such points"
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(f"expected numbers, got {value!r}; {fix}", key=key, file=file) from None
-    if a.ndim == 1:
-        a = a[None]
-    if a.ndim != 2 or a.shape[1] != dim or a.shape[0] == 0:
-        raise ConfigError(
-            f"expected points of {dim} numbers, got {value!r}; {fix}", key=key, file=file
-        )
-    if not np.all(np.isfinite(a)):
-        raise ConfigError(f"points must be finite, got {value!r}", key=key, file=file)
-    return _frozen(a.copy())
 
 
 def as_minima(
@@ -224,13 +169,13 @@ def as_minima(
             raise ConfigError(
                 f"entry {i} should be a (point, value) pair, got {entry!r}", key=key, file=file
             ) from None
-        p = as_points(point, dim, key=f"{key}[{i}].point", file=file)
+        p = validate.points(point, dim, key=f"{key}[{i}].point", file=file)
         if p.shape[0] != 1:
             raise ConfigError(f"expected one point, got {point!r}", key=f"{key}[{i}]", file=file)
-        if isinstance(val, bool) or not isinstance(val, numbers.Real) or not math.isfinite(val):
-            raise ConfigError(
-                f"value must be a finite number, got {val!r}", key=f"{key}[{i}].value", file=file
-            )
+        try:
+            val = validate.number(val, f"{key}[{i}].value", subject="value")
+        except ConfigError as err:
+            raise err.within(file=file) from None
         minima.append((_frozen(p[0].copy()), float(val)))
     return minima
 
@@ -293,12 +238,12 @@ def make_surface(
 ) -> Surface:
     """Validate the pieces and assemble a :class:`Surface`."""
     dim = len(coords)
-    start_a = as_points(start, dim, key="start", file=file)
-    plot = as_bounds(plot_bounds, dim, key="plot_bounds", file=file)
+    start_a = validate.points(start, dim, key="start", file=file)
+    plot = validate.bounds(plot_bounds, dim, key="plot_bounds", file=file)
     if escape_bounds is None:
         escape = default_escape(plot)
     else:
-        escape = as_bounds(escape_bounds, dim, key="escape_bounds", file=file)
+        escape = validate.bounds(escape_bounds, dim, key="escape_bounds", file=file)
     check_inside(start_a, escape, key="start", file=file)
     mins = as_minima(minima, dim, key="minima", file=file)
     check_minima(fn, mins, file=file)

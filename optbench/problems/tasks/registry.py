@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,69 +9,64 @@ from typing import Any
 import numpy as np
 import optax
 
-from optbench._errors import ConfigError, closest
-from optbench.tasks import data, models
-from optbench.tasks.cells import CELLS
-from optbench.tasks.layers import ACTIVATIONS
-from optbench.tasks.train import TaskResult, train
+from optbench import validate
+from optbench._errors import ConfigError
+from optbench.problems.tasks import data, models
+from optbench.problems.tasks.cells import CELLS
+from optbench.problems.tasks.layers import ACTIVATIONS
+from optbench.problems.tasks.train import TaskResult, train
+
+# A parameter is (default, check): ``check(task, key, value)`` returns the clean value or
+# raises ConfigError. Each check is one call of optbench.validate, its message led by
+# "task 'NAME': KEY".
+Check = Callable[[str, str, Any], Any]
 
 
-def _bool(task, key, v):
-    if not isinstance(v, (bool, np.bool_)):
-        raise ConfigError(
-            f"task {task!r} expects true or false, got {v!r}; write {key} = true or false",
-            key=key,
+def _flag(task: str, key: str, value: Any) -> bool:
+    return validate.flag(value, key, subject=f"task {task!r}: {key}")
+
+
+def _number(minimum: float, maximum: float | None = None, *, open_max: bool = False) -> Check:
+    def check(task: str, key: str, value: Any) -> float:
+        return validate.number(
+            value,
+            key,
+            minimum=minimum,
+            maximum=maximum,
+            open_max=open_max,
+            subject=f"task {task!r}: {key}",
+            repr_bounds=True,
         )
-    return bool(v)
-
-
-def _number(lo: float, hi: float | None, hi_open: bool = False):
-    def check(task, key, v):
-        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-        if ok:
-            v = float(v)
-            ok = math.isfinite(v) and v >= lo and (hi is None or (v < hi if hi_open else v <= hi))
-        if not ok:
-            rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}{')' if hi_open else ']'}"
-            raise ConfigError(
-                f"task {task!r}: {key} must be a number {rng}, got {v!r}; give a value {rng}",
-                key=key,
-            )
-        return v
 
     return check
 
 
-def _integer(lo: int):
-    def check(task, key, v):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ConfigError(
-                f"task {task!r}: {key} must be a whole number >= {lo}, got {v!r}; "
-                f"give an integer >= {lo}",
-                key=key,
-            )
-        return int(v)
+def _integer(minimum: int) -> Check:
+    def check(task: str, key: str, value: Any) -> int:
+        return validate.integer(
+            value,
+            key,
+            minimum=minimum,
+            subject=f"task {task!r}: {key}",
+            fix=f"give a whole number >= {minimum}",
+        )
 
     return check
 
 
-def _choice(valid):
-    def check(task, key, v):
-        if v not in valid:
-            raise ConfigError(
-                f"task {task!r}: unknown {key} {v!r}; {closest(str(v), valid)}", key=key
-            )
-        return v
+def _choice(valid: tuple[str, ...]) -> Check:
+    def check(task: str, key: str, value: Any) -> str:
+        return validate.choice(value, key, valid, what=key, subject=f"task {task!r}")
 
     return check
 
 
 _REG = {
-    "batchnorm": (False, _bool),
-    "dropout": (0.0, _number(0.0, 1.0, hi_open=True)),
-    "l1": (0.0, _number(0.0, None)),
-    "l2": (0.0, _number(0.0, None)),
-    "augment": (False, _bool),
+    "batchnorm": (False, _flag),
+    "dropout": (0.0, _number(0.0, 1.0, open_max=True)),
+    "l1": (0.0, _number(0.0)),
+    "l2": (0.0, _number(0.0)),
+    "augment": (False, _flag),
     "activation": ("relu", _choice(tuple(ACTIVATIONS))),
 }
 
@@ -80,7 +74,7 @@ _REG = {
 @dataclass(frozen=True)
 class _TaskDef:
     description: str
-    params: dict[str, tuple[Any, Callable]]
+    params: dict[str, tuple[Any, Check]]
     build: Callable[[dict], models.Model]
     budget: str
     recurrent: bool
@@ -158,10 +152,7 @@ class Task:
 
     def _check(self, budget: int, batch_size: int) -> None:
         for key, v in (("batch_size", batch_size), (self.budget, budget)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ConfigError(
-                    f"task {self.name!r}: {key} must be a whole number >= 1, got {v!r}", key=key
-                )
+            _integer(1)(self.name, key, v)
         if self.budget == "epochs":
             n = data.digits_split().y_train.shape[0]
             if batch_size > n:
@@ -197,7 +188,7 @@ class Task:
         hyperparameters. ``budget``: epochs or steps (see :attr:`budget`). Curve points every
         ``log_every`` steps (dataset tasks: rounded down to whole epochs, at least one) and
         after the last step. ``on_chunk(done, total)`` is called after each chunk, in units
-        of the budget. See :mod:`optbench.tasks.train` for the metrics.
+        of the budget. See :mod:`optbench.problems.tasks.train` for the metrics.
 
         Example:
             >>> import optax, numpy as np, jax.numpy as jnp
@@ -209,10 +200,7 @@ class Task:
             (2, 2)
         """
         self._check(budget, batch_size)
-        if isinstance(log_every, bool) or not isinstance(log_every, (int, np.integer)):
-            raise ConfigError(f"log_every must be a whole number >= 1, got {log_every!r}")
-        if log_every < 1:
-            raise ConfigError(f"log_every must be >= 1, got {log_every}", key="log_every")
+        validate.integer(log_every, "log_every", minimum=1)
         seeds = np.atleast_1d(np.asarray(seeds))
         for k, v in hparams.items():
             if np.shape(v) not in ((), seeds.shape):
@@ -241,9 +229,7 @@ class Task:
 
 
 def _lookup(name: str) -> _TaskDef:
-    if name not in _TASKS:
-        raise ConfigError(f"unknown task {name!r}; {closest(name, _TASKS)}", key="task")
-    return _TASKS[name]
+    return _TASKS[validate.choice(name, "task", _TASKS, what="task")]
 
 
 def get(name: str, **params: Any) -> Task:
@@ -257,11 +243,7 @@ def get(name: str, **params: Any) -> Task:
     """
     d = _lookup(name)
     for key in params:
-        if key not in d.params:
-            raise ConfigError(
-                f"task {name!r} has no parameter {key!r}; {closest(key, d.params)}",
-                key=key,
-            )
+        validate.choice(key, key, d.params, what="parameter", subject=f"task {name!r}")
     resolved = {}
     for key, (default, check) in d.params.items():
         resolved[key] = check(name, key, params[key]) if key in params else default

@@ -1,19 +1,26 @@
-"""A small synthetic results folder (numpy optimizers on two surfaces and a fake task).
+"""A small synthetic results folder for the rendering tests: numpy optimizers on two
+surfaces and a fake recurrent task, written without running the engine.
 
-Used by the tests and the rendering benchmark to exercise the renderers without running
-the engine. ``write_demo(folder)`` writes the five files; :func:`demo_surface` is the
-matching stand-in for ``Results.surface``.
+``write_demo(folder)`` builds the tidy frames, puts them through
+:func:`optbench.results.schema.normalize` and saves them with
+:meth:`optbench.results.Results.save`, with a ``meta.json`` of the keys a real run writes;
+:func:`demo_surface` is the matching stand-in for ``Results.surface`` (monkeypatch it in).
+Imported by the tests as ``from demo import ...`` (pytest puts ``tests/`` on the path).
 """
 
 from __future__ import annotations
 
-import json
+import platform
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+import optbench
+from optbench.results import Results, schema, select
 
 SURFACES = {
     "rosenbrock": {
@@ -102,6 +109,42 @@ def _schedule(stop: int) -> np.ndarray:
     return np.unique(np.concatenate([dense, tail[tail <= stop], [stop]]))
 
 
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def demo_meta(name: str, config_hash: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``meta.json`` with exactly the keys a real run writes (flat version keys)."""
+    versions = {k: _version(k) for k in schema.VERSION_KEYS}
+    versions.update(optbench=optbench.__version__, python=platform.python_version())
+    machine = {
+        "platform": "demo",
+        "machine": "x86_64",
+        "processor": "demo cpu",
+        "cpu_count": 4,
+        "device_kind": "cpu: cpu",
+    }
+    run = {
+        "name": name,
+        "config_hash": config_hash,
+        "date": "2025-01-01T00:00:00+00:00",
+        "complete": True,
+        "wall_s": round(sum(g["compile_s"] + g["run_s"] for g in groups), 3),
+        "groups": groups,
+    }
+    meta = {**versions, **machine, **run}
+    assert set(meta) == {*schema.VERSION_KEYS, *schema.MACHINE_KEYS, *schema.RUN_KEYS}
+    return meta
+
+
+def _group(*values: Any) -> dict[str, Any]:
+    """One entry of ``meta["groups"]``: problem, optimizer, runs, steps, compile_s, run_s."""
+    return dict(zip(schema.GROUP_KEYS, values, strict=True))
+
+
 def write_demo(
     folder: str | Path,
     *,
@@ -111,26 +154,13 @@ def write_demo(
     surfaces: tuple[str, ...] = ("rosenbrock", "saddle"),
     task: bool = True,
 ) -> Path:
-    """Write a synthetic results folder: runs, curves, trajectories, config, meta."""
-    from optbench.results import select
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write a synthetic results folder (the five files of the schema); returns it."""
     runs, curves, trajs, problems, groups = [], [], [], [], []
     for name in surfaces:
         s, surf = SURFACES[name], demo_surface(name)
         problems.append({"label": name, "surface": name, "params": {}, "noise": noise})
         for opt, lrs in OPTIMIZERS.items():
-            groups.append(
-                {
-                    "problem": name,
-                    "optimizer": opt,
-                    "runs": len(lrs) * seeds,
-                    "steps": steps,
-                    "compile_s": 0.2,
-                    "run_s": 0.05,
-                }
-            )
+            groups.append(_group(name, opt, len(lrs) * seeds, steps, 0.2, 0.05))
             for gi, lr in enumerate(lrs):
                 for seed in range(seeds):
                     for si, x0 in enumerate(s["start"]):
@@ -174,16 +204,7 @@ def write_demo(
     if task:
         problems.append({"label": "lstm", "task": "adding", "params": {}, "steps": 200})
         for opt, lrs in OPTIMIZERS.items():
-            groups.append(
-                {
-                    "problem": "lstm",
-                    "optimizer": opt,
-                    "runs": len(lrs) * seeds,
-                    "steps": 200,
-                    "compile_s": 2.0,
-                    "run_s": 3.0,
-                }
-            )
+            groups.append(_group("lstm", opt, len(lrs) * seeds, 200, 2.0, 3.0))
             for gi, lr in enumerate(lrs):
                 for seed in range(seeds):
                     rid = f"lstm-{opt}-{gi}-{seed}"
@@ -228,13 +249,8 @@ def write_demo(
                                 "grad_norm_h0": 1e-6 * np.exp(rate * k / 80),
                             }
                         )
-    runs_df = pd.DataFrame(runs)
-    runs_df["selected"] = select(runs_df)
-    runs_df.to_csv(folder / "runs.csv", index=False)
-    pd.DataFrame(curves).to_csv(folder / "curves.csv", index=False)
-    pd.DataFrame(trajs, columns=["run_id", "step", "x", "y"]).to_csv(
-        folder / "trajectories.csv", index=False
-    )
+    runs_df = schema.normalize(pd.DataFrame(runs))
+    runs_df[schema.SELECTED] = select(runs_df)
     config = {
         "name": "demo",
         "steps": steps,
@@ -245,22 +261,11 @@ def write_demo(
         "problem": problems,
         "optimizer": {o: {"name": o, "learning_rate": lrs} for o, lrs in OPTIMIZERS.items()},
     }
-    import tomli_w
-
-    (folder / "config.toml").write_text(tomli_w.dumps(config))
-    meta = {
-        "versions": {
-            "optbench": "0.1.0",
-            "jax": "0",
-            "jaxlib": "0",
-            "numpy": np.__version__,
-            "python": "3",
-        },
-        "platform": "demo",
-        "device_kind": "cpu",
-        "config_hash": "0" * 16,
-        "date": "2025-01-01T00:00:00",
-        "groups": groups,
-    }
-    (folder / "meta.json").write_text(json.dumps(meta, indent=2))
-    return folder
+    results = Results(
+        runs=runs_df,
+        curves=schema.normalize(pd.DataFrame(curves)),
+        trajectories=schema.normalize(pd.DataFrame(trajs, columns=list(schema.TRAJECTORY_COLUMNS))),
+        meta=demo_meta(config["name"], "0" * 16, groups),
+        config=config,
+    )
+    return results.save(folder)

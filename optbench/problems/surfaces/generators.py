@@ -1,7 +1,8 @@
 """Built-in surface generators, for surfaces a formula cannot say (``kind = "..."``).
 
-A generator takes its parameters (checked against :attr:`Generator.params`) and returns
-the function, the coordinate names, a default start and the known minima.
+A generator takes its parameters (their types checked against :attr:`Generator.params`;
+the generator bounds their values) and returns the function, the coordinate names, a default
+start and the known minima.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from optbench._errors import ConfigError
+from optbench import validate
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,8 @@ class Generator:
 
 
 def _quadratic_nd(params: dict[str, Any]) -> Generated:
-    dim, seed = params["dim"], params["seed"]
-    if dim < 1:
-        raise ConfigError(f"quadratic_nd: dim must be >= 1, got {dim}", key="dim")
-    if seed < 0:
-        raise ConfigError(f"quadratic_nd: seed must be >= 0, got {seed}", key="seed")
+    dim = validate.in_range(params["dim"], "dim", minimum=1, subject="quadratic_nd: dim")
+    seed = validate.in_range(params["seed"], "seed", minimum=0, subject="quadratic_nd: seed")
     rng = np.random.default_rng(seed)
     n_large = int(0.1 * dim + 0.5)
     small = rng.uniform(0.0, 1.0, dim - n_large)

@@ -49,9 +49,9 @@ import numpy as np
 import optax
 from jax import lax
 
-from optbench import _shards
-from optbench.tasks import data as data_mod
-from optbench.tasks.models import Model, weight_penalty
+from optbench.problems.tasks import data as data_mod
+from optbench.problems.tasks import shards as _shards
+from optbench.problems.tasks.models import Model, weight_penalty
 
 METRICS = ("train_loss", "val_loss", "test_loss", "test_accuracy", "grad_norm_h0")
 MAX_CHUNKS = 20

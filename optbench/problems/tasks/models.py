@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from optbench.tasks import layers
-from optbench.tasks.cells import CELLS, recurrent, recurrent_reference
+from optbench.problems.tasks import layers
+from optbench.problems.tasks.cells import CELLS, recurrent, recurrent_reference
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,165 @@
+"""The one interface every kind of problem implements, and the types the engine passes around.
+
+A *problem* is one ``[[problem]]`` table of a config, resolved and validated once into a
+frozen, hashable, picklable object (a subclass of :class:`Problem`: a surface or a training
+task). The engine never asks what kind a problem is; it calls the five methods below:
+
+- :meth:`Problem.resolve` (a classmethod): a config table -> the problem, or a
+  :class:`~optbench.ConfigError` naming the key and the fix;
+- :meth:`Problem.program_key`: which groups can share one compiled program (same shapes,
+  only traced values differ: hyperparameters, seeds, starts, numeric problem parameters);
+- :meth:`Problem.identity`: everything that decides the numbers (file contents, not paths),
+  hashed into the group's identity for resume;
+- :meth:`Problem.run`: the program over a :class:`Batch` of runs: a batch in, arrays out
+  (:class:`Outputs`), picklable both ways so another process can run it;
+- :meth:`Problem.rows`: those arrays -> the problem's columns of the results schema.
+
+Adding a kind of problem means one package under ``optbench/problems/`` with one subclass,
+listed in :data:`optbench.problems.KINDS`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from optbench.config import OptimizerConfig
+
+#: ``on_progress(done, total)``: units of the problem's budget done (steps or epochs).
+OnProgress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The sweep-wide values that decide a run's numbers (the config's top level)."""
+
+    seeds: tuple[int, ...]
+    log_every: int | None  # None: each problem picks its own curve resolution
+    tolerance: float
+    dtype: str  # "float32" or "float64"
+
+
+@dataclass(frozen=True)
+class ResolveContext:
+    """What resolving a problem table may need from the rest of the config."""
+
+    steps: int  # the top-level ``steps``
+    surfaces: str | None  # the folder of extra surface files, resolved
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """A group's runs, ready to execute: ``R`` runs, each a (grid point, seed, start).
+
+    ``hyperparameters`` holds one value per run of each gridded hyperparameter (the traced
+    arguments); single-valued ones are compiled in as constants by the optimizer factory.
+    Everything here is plain data or a resolved spec, so a batch pickles.
+    """
+
+    problem: Problem
+    optimizer: OptimizerConfig
+    settings: Settings
+    grid_index: np.ndarray  # [R] int
+    seed: np.ndarray  # [R] int
+    start: np.ndarray  # [R] int, index into the problem's start points
+    hyperparameters: Mapping[str, np.ndarray]  # name -> [R]
+
+    @property
+    def size(self) -> int:
+        """The number of runs, ``R``."""
+        return int(self.grid_index.shape[0])
+
+
+class Outputs(NamedTuple):
+    """What a problem's program returns for a batch: arrays, and how long it took."""
+
+    arrays: dict[str, np.ndarray]
+    compile_s: float
+    run_s: float
+
+
+class Columns(NamedTuple):
+    """A problem's share of the results of a batch, rows in the batch's run order.
+
+    ``runs``: the columns after the engine's identifying ones (start coordinates, the outcome,
+    task metrics); ``curves`` and ``trajectories``: tidy frames keyed by ``run_id``.
+    """
+
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    trajectories: pd.DataFrame
+
+
+class Problem(abc.ABC):
+    """A resolved problem (see the module docstring). Subclasses are frozen dataclasses with
+    ``eq=False``: two problems are equal when their kind and :meth:`identity` are."""
+
+    #: The config key that names the catalogue entry (``surface = "..."``), also the
+    #: results column holding it.
+    kind: ClassVar[str]
+    #: The config keys this kind accepts besides ``label``, ``params`` and its ``kind``.
+    keys: ClassVar[tuple[str, ...]]
+
+    label: str
+    params: Mapping[str, Any]
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.identity() == self.identity()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.kind, json.dumps(self.identity(), sort_keys=True, default=str)))
+
+    @classmethod
+    @abc.abstractmethod
+    def resolve(cls, raw: Mapping[str, Any], context: ResolveContext) -> Problem:
+        """Validate one config table (``raw``) into a problem."""
+
+    @property
+    @abc.abstractmethod
+    def name(self) -> str:
+        """The catalogue name of the surface or task."""
+
+    @property
+    @abc.abstractmethod
+    def n_starts(self) -> int:
+        """Start points per (grid point, seed): each is a run of its own."""
+
+    @abc.abstractmethod
+    def optimizer_steps(self) -> int:
+        """Optimizer steps per run (what schedules are fitted to)."""
+
+    @abc.abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config table (what ``config.toml`` holds for this problem)."""
+
+    @abc.abstractmethod
+    def identity(self) -> dict[str, Any]:
+        """Everything that decides this problem's numbers, as plain data to hash."""
+
+    @abc.abstractmethod
+    def program_key(self, optimizer: OptimizerConfig, settings: Settings) -> Hashable:
+        """Equal for two (problem, optimizer) groups that can share one compiled program."""
+
+    @abc.abstractmethod
+    def run(self, batch: Batch, on_progress: OnProgress | None = None) -> Outputs:
+        """Compile and execute this problem's program over ``batch``."""
+
+    @abc.abstractmethod
+    def rows(self, batch: Batch, outputs: Outputs, run_ids: np.ndarray) -> Columns:
+        """Turn ``outputs`` into this problem's columns of the results schema."""
+
+
+def optimizer_key(optimizer: OptimizerConfig) -> tuple[Any, ...]:
+    """The optimizer's share of a program key: its algorithm, switches, schedule and which
+    hyperparameters are traced (gridded) or compiled in (their values)."""
+    traced = tuple(sorted(k for k, v in optimizer.grid.items() if len(v) > 1))
+    constants = tuple(sorted((k, v[0]) for k, v in optimizer.grid.items() if len(v) == 1))
+    schedule = tuple(sorted(optimizer.schedule.items())) if optimizer.schedule else None
+    return (optimizer.name, tuple(sorted(optimizer.switches.items())), schedule, traced, constants)

@@ -1,0 +1,211 @@
+"""The training-task problem: a model and data set (or sequence generator) with its budget.
+
+Config table::
+
+    [[problem]]
+    task = "digits_cnn"              # a catalogue name (``optbench list tasks``)
+    label = "cnn_dropout"            # default: the task name
+    epochs = 20                      # dataset tasks (default 10); step tasks take ``steps``
+    batch_size = 64                  # default 64
+    params = { dropout = 0.3 }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from optbench import validate
+from optbench._errors import ConfigError
+from optbench.problems.base import (
+    Batch,
+    Columns,
+    OnProgress,
+    Outputs,
+    Problem,
+    ResolveContext,
+    Settings,
+    optimizer_key,
+)
+from optbench.results.records import records
+from optbench.results.schema import TASK_METRICS
+
+if TYPE_CHECKING:
+    from optbench.config import OptimizerConfig
+    from optbench.problems.tasks.registry import Task
+
+DEFAULT_EPOCHS = 10
+DEFAULT_BATCH_SIZE = 64
+#: Evaluation points per run when ``log_every`` is not given (each evaluates the
+#: validation and test sets).
+CURVE_POINTS = 50
+#: Task parameters that are numbers a program can trace (the others change its shapes or
+#: structure): what :meth:`TaskProblem.program_key` leaves out.
+TRACED_PARAMS = frozenset({"dropout", "l1", "l2", "augment"})
+
+
+@dataclass(frozen=True, eq=False)
+class TaskProblem(Problem):
+    """A resolved training task (see the module docstring)."""
+
+    kind: ClassVar[str] = "task"
+    keys: ClassVar[tuple[str, ...]] = ("steps", "epochs", "batch_size")
+
+    label: str
+    task: Task = field(repr=False)
+    params: Mapping[str, Any]
+    steps: int | None  # step tasks (``adding``)
+    epochs: int | None  # dataset tasks
+    batch_size: int
+
+    @classmethod
+    def resolve(cls, raw: Mapping[str, Any], context: ResolveContext) -> TaskProblem:
+        """Validate a ``task = ...`` table (see the module docstring)."""
+        from optbench.problems import tasks
+
+        name = validate.choice(raw["task"], "task", tasks.names(), what="task")
+        for key in ("start", "noise"):
+            if key in raw:
+                raise ConfigError(f"tasks take no `{key}`; remove it", key=key)
+        params = validate.table(raw.get("params", {}), "params", example="params = { l2 = 1e-4 }")
+        try:
+            task = tasks.get(name, **params)
+        except ConfigError as err:
+            raise err.within(key="params") from None
+        steps = epochs = None
+        if task.budget == "epochs":
+            if "steps" in raw:
+                raise ConfigError(f"task {name!r} trains for `epochs`, not `steps`", key="steps")
+            epochs = validate.integer(raw.get("epochs", DEFAULT_EPOCHS), "epochs", minimum=1)
+        else:
+            if "epochs" in raw:
+                raise ConfigError(f"task {name!r} trains for `steps`, not `epochs`", key="epochs")
+            steps = validate.integer(raw.get("steps", context.steps), "steps", minimum=1)
+        batch_size = validate.integer(
+            raw.get("batch_size", DEFAULT_BATCH_SIZE), "batch_size", minimum=1
+        )
+        problem = cls(
+            label=validate.string(raw.get("label", name), "label"),
+            task=task,
+            params=dict(task.params),
+            steps=steps,
+            epochs=epochs,
+            batch_size=batch_size,
+        )
+        problem.optimizer_steps()  # checks the batch size against the data set
+        return problem
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The task's model holds functions: another process rebuilds it from the catalogue.
+        return {**self.__dict__, "task": self.task.name}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from optbench.problems import tasks
+
+        task = tasks.get(state["task"], **state["params"])
+        object.__setattr__(self, "__dict__", {**state, "task": task})
+
+    @property
+    def name(self) -> str:
+        """The catalogue name of the task."""
+        return self.task.name
+
+    @property
+    def n_starts(self) -> int:
+        """Tasks start from a seeded initialisation: one start."""
+        return 1
+
+    @property
+    def budget(self) -> int:
+        """The budget in the task's own unit (epochs or steps)."""
+        return int(self.epochs if self.task.budget == "epochs" else self.steps)  # type: ignore[arg-type]
+
+    def optimizer_steps(self) -> int:
+        """Optimizer steps per run (epochs x minibatches for dataset tasks)."""
+        return self.task.num_steps(self.budget, self.batch_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config table."""
+        d: dict[str, Any] = {"label": self.label, "task": self.name}
+        for key in ("steps", "epochs", "batch_size"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
+        if self.params:
+            d["params"] = dict(self.params)
+        return d
+
+    def identity(self) -> dict[str, Any]:
+        """The resolved table: the task's code is covered by the optbench version."""
+        return self.to_dict()
+
+    def program_key(self, optimizer: OptimizerConfig, settings: Settings) -> Hashable:
+        """The task, its structural parameters (cell, width, batchnorm, activation, ...), the
+        budget, batch size, curve points, dtype and the optimizer's structure; the numeric
+        regularisation parameters (dropout, l1, l2, augmentation) are traceable."""
+        structure = tuple(sorted((k, v) for k, v in self.params.items() if k not in TRACED_PARAMS))
+        return (
+            self.kind,
+            self.name,
+            structure,
+            self.budget,
+            self.batch_size,
+            self._log_every(settings),
+            settings.dtype,
+            optimizer_key(optimizer),
+        )
+
+    def _log_every(self, settings: Settings) -> int:
+        return settings.log_every or max(1, self.optimizer_steps() // CURVE_POINTS)
+
+    def run(self, batch: Batch, on_progress: OnProgress | None = None) -> Outputs:
+        """The training program over the batch's runs (:mod:`.train`), chunk by chunk."""
+        settings = batch.settings
+        with jax.enable_x64(settings.dtype == "float64"):
+            res = self.task.run(
+                batch.optimizer.factory(self.optimizer_steps()),
+                dict(batch.hyperparameters),
+                batch.seed,
+                budget=self.budget,
+                batch_size=self.batch_size,
+                log_every=self._log_every(settings),
+                dtype=jnp.float64 if settings.dtype == "float64" else jnp.float32,
+                on_chunk=on_progress,
+            )
+        arrays = {
+            "step": np.asarray(res.step),
+            "best_train_loss": np.asarray(res.best_train_loss),
+            "diverged": np.asarray(res.diverged, bool),
+            "stop_step": np.asarray(res.stop_step, np.int64),
+            **{name: np.asarray(getattr(res, name)) for name in TASK_METRICS},
+            **{f"curve_{name}": np.asarray(v) for name, v in res.curves.items()},
+        }
+        if res.epoch is not None:
+            arrays["epoch"] = np.asarray(res.epoch)
+        return Outputs(arrays, float(res.compile_s), float(res.run_s))
+
+    def rows(self, batch: Batch, outputs: Outputs, run_ids: np.ndarray) -> Columns:
+        """The outcome and final metrics per run; the curves at the evaluation points."""
+        out = outputs.arrays
+        runs = pd.DataFrame(index=pd.RangeIndex(batch.size))
+        runs["final_loss"] = np.asarray(out["final_train_loss"], np.float64)
+        runs["best_loss"] = np.asarray(out["best_train_loss"], np.float64)
+        runs["steps_to_tol"] = pd.array([pd.NA] * batch.size, dtype="Int64")
+        runs["diverged"] = out["diverged"]
+        runs["escaped"] = False
+        runs["stop_step"] = out["stop_step"]
+        for name in TASK_METRICS:
+            runs[name] = np.asarray(out[name], np.float64)
+        curves = records(
+            run_ids,
+            out["step"],
+            out["stop_step"],
+            {k[len("curve_") :]: v for k, v in out.items() if k.startswith("curve_")},
+            index={"epoch": out["epoch"]} if "epoch" in out else None,
+        )
+        return Columns(runs, curves, pd.DataFrame(columns=["run_id", "step", "x", "y"]))

@@ -1,0 +1,136 @@
+"""The results schema: the columns of every file, their dtypes, and the keys of meta.json.
+
+This module is the one owner of the layout of a results folder. Writers (the engine, the
+problems) build frames with these names; readers (``load``, resume, rendering) put every
+frame through :func:`normalize`, so a column has the same dtype however the frame was made:
+integers stay integers (nullable ``Int64`` where a column is empty for some rows, so a
+resumed ``runs.csv`` writes ``1634``, never ``1634.0``) and flags stay booleans.
+
+Example:
+    >>> import pandas as pd
+    >>> normalize(pd.DataFrame({"steps_to_tol": [1634.0, None], "diverged": [0, 1]}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+       steps_to_tol  diverged
+    0          1634     False
+    1          <NA>      True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# --------------------------------------------------------------------------- files
+
+RUNS, CURVES, TRAJECTORIES = "runs.csv", "curves.csv", "trajectories.csv"
+CONFIG, META = "config.toml", "meta.json"
+FILES = (RUNS, CURVES, TRAJECTORIES, CONFIG, META)
+"""The files every results folder holds (rendering adds GIFs, figures and the report)."""
+
+# --------------------------------------------------------------------------- runs.csv
+
+#: Identifying columns, in order. After ``problem`` comes the kind column (``surface`` or
+#: ``task``) and one ``param_NAME`` per problem parameter; after ``algorithm`` one column per
+#: hyperparameter; after ``start`` the start coordinates ``start_NAME``.
+RUN_ID = ("run_id", "problem")
+RUN_OPTIMIZER = ("optimizer", "algorithm")
+RUN_INDEX = ("grid_index", "seed", "start")
+#: The outcome of every run, in order.
+OUTCOME = ("final_loss", "best_loss", "steps_to_tol", "diverged", "escaped", "stop_step")
+#: Training tasks' final metrics, after the outcome.
+TASK_METRICS = ("final_train_loss", "val_loss", "test_loss", "test_accuracy")
+SELECTED = "selected"
+KINDS = ("surface", "task")
+PARAM_PREFIX, START_PREFIX = "param_", "start_"
+
+
+def hyperparameter_columns(runs: pd.DataFrame) -> list[str]:
+    """The hyperparameter columns of a runs frame (numeric, ``learning_rate`` first): every
+    column that is not an identifying, index, start, parameter or outcome column."""
+    fixed = {*RUN_ID, *KINDS, *RUN_OPTIMIZER, *RUN_INDEX, *OUTCOME, *TASK_METRICS, SELECTED}
+    cols = [
+        c
+        for c in runs.columns
+        if c not in fixed
+        and not c.startswith((PARAM_PREFIX, START_PREFIX))
+        and pd.api.types.is_numeric_dtype(runs[c])
+    ]
+    return sorted(cols, key=lambda c: c != "learning_rate")
+
+
+# --------------------------------------------------------------------------- curves.csv
+
+CURVE_INDEX = ("run_id", "step", "epoch")
+SURFACE_CURVES = ("loss",)
+TASK_CURVES = ("train_loss", "val_loss", "test_loss", "test_accuracy", "grad_norm_h0")
+TRAJECTORY_COLUMNS = ("run_id", "step", "x", "y")
+
+# --------------------------------------------------------------------------- dtypes
+
+INTEGER = ("grid_index", "seed", "start", "stop_step", "step", "epoch")
+"""Integer columns: int64, or nullable ``Int64`` where some rows have no value (``epoch``
+of a sweep that mixes dataset and step tasks)."""
+NULLABLE_INTEGER = ("steps_to_tol",)
+"""Integer columns that are always nullable ``Int64`` (empty where never reached)."""
+BOOLEAN = ("diverged", "escaped", "selected")
+
+
+def normalize(frame: pd.DataFrame) -> pd.DataFrame:
+    """The schema's dtypes for the columns ``frame`` has (a new frame; others unchanged)."""
+    out = frame.copy()
+    for col in BOOLEAN:
+        if col in out and out[col].dtype != bool:
+            out[col] = out[col].astype("boolean").fillna(False).astype(bool)
+    for col in (*INTEGER, *NULLABLE_INTEGER):
+        if col not in out or out[col].dtype == np.int64:
+            continue
+        if col in NULLABLE_INTEGER or out[col].isna().any():
+            out[col] = pd.array(out[col].to_numpy(dtype=object), dtype="Int64")
+        else:
+            out[col] = out[col].astype(np.int64)
+    return out
+
+
+def empty_trajectories() -> pd.DataFrame:
+    """``trajectories.csv`` of a sweep without 2-D surfaces: the header only."""
+    return pd.DataFrame(columns=list(TRAJECTORY_COLUMNS))
+
+
+# --------------------------------------------------------------------------- meta.json
+
+VERSION_KEYS = ("optbench", "jax", "jaxlib", "numpy", "pandas", "python")
+"""Package versions, flat keys of meta.json."""
+MACHINE_KEYS = ("platform", "machine", "processor", "cpu_count", "device_kind")
+RUN_KEYS = ("name", "config_hash", "date", "complete", "wall_s", "groups")
+GROUP_KEYS = ("problem", "optimizer", "runs", "steps", "compile_s", "run_s")
+"""The keys of each entry of ``meta["groups"]``."""
+
+
+def versions(meta: Mapping[str, Any]) -> dict[str, str]:
+    """The package versions recorded in ``meta`` (flat keys; an older nested
+    ``versions`` table is read too)."""
+    nested = meta.get("versions") if isinstance(meta.get("versions"), Mapping) else {}
+    found = {k: meta.get(k, nested.get(k)) for k in VERSION_KEYS}
+    return {k: str(v) for k, v in found.items() if v not in (None, "")}
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def identity(**parts: Any) -> str:
+    """A group's identity: a hash of everything that decides its numbers (``parts``: the
+    problem's identity, file contents included; the optimizer's table; the sweep settings)
+    and of the optbench and jax versions. ``resume`` reuses a finished group only when its
+    identity is unchanged."""
+    import jax
+
+    from optbench._version import __version__
+
+    ident = {**parts, "versions": [__version__, jax.__version__]}
+    text = json.dumps(ident, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
