@@ -11,8 +11,10 @@ after keeping the finished groups.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,8 +22,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from optbench import sizes
 from optbench._errors import ConfigError
-from optbench.compilation import enable_compilation_cache
+from optbench.compilation import enable_default_cache
+from optbench.interrupts import sigint
 
 EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPT = 2, 1, 130
 
@@ -35,8 +39,18 @@ _UsageError = _click_class("UsageError")
 _ClickException = _click_class("ClickException")
 
 
+class _Interrupted(Exception):
+    """Ctrl-C outside the places that answer it themselves (typer would exit 130 silently)."""
+
+
 class _App(TyperGroup):
     """Turns every error into the one-line form of the design (never a usage box)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _Interrupted from None
 
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         extra.pop("standalone_mode", None)
@@ -52,8 +66,10 @@ class _App(TyperGroup):
             _fail(f"{err.format_message()}; see '{where} --help'")  # type: ignore[attr-defined]
         except _ClickException as err:
             _fail(err.format_message(), err.exit_code)  # type: ignore[attr-defined]
-        except (typer.Abort, KeyboardInterrupt):
+        except (typer.Abort, KeyboardInterrupt, _Interrupted):
             _fail("interrupted", EXIT_INTERRUPT)
+        except MemoryError as err:  # past the size guards' estimate (a parameter's own size)
+            _fail(f"out of memory ({err}); shrink the sweep or its surface or task parameters")
         except Exception:  # an internal failure: the traceback helps a bug report
             traceback.print_exc()
             _fail("internal error (the traceback is above); please report it", EXIT_INTERNAL)
@@ -88,7 +104,12 @@ def run(
         typer.Argument(help="A TOML file or a built-in config name [default: quickstart]."),
     ] = None,
     out: OutDir = None,
-    steps: Annotated[int | None, typer.Option(help="Steps for every step-based problem.")] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Steps for every step-based problem (not epoch-based ones).")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs for every epoch-based problem.")
+    ] = None,
     seeds: Annotated[int | None, typer.Option(help="Run seeds 0..N-1.")] = None,
     optimizers: Labels = None,
     problems: Labels = None,
@@ -100,44 +121,80 @@ def run(
     render: Annotated[
         bool, typer.Option("--render/--no-render", help="Draw GIFs and the report at the end.")
     ] = True,
+    force: Annotated[
+        bool, typer.Option(help="Run even a sweep the size guards refuse (memory, disk).")
+    ] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS", help="Run the batches on the Dask scheduler at tcp://HOST:PORT."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Run the batches on N local Dask worker processes.")
+    ] = None,
 ) -> None:
     """Run a benchmark sweep, write tidy CSV files and render GIFs and a report."""
     from optbench import api
     from optbench import config as cfg_mod
+    from optbench.results.folder import claim
 
     cfg = cfg_mod.load_config(config or "quickstart", surfaces=surfaces)
     cfg = cfg_mod.override(
-        cfg, steps=steps, seeds=seeds, optimizers=_split(optimizers), problems=_split(problems)
+        cfg,
+        steps=steps,
+        epochs=epochs,
+        seeds=seeds,
+        optimizers=_split(optimizers),
+        problems=_split(problems),
     )
+    if note := cfg_mod.budget_note(cfg, steps=steps, epochs=epochs):
+        print(f"optbench: note: {note}", file=sys.stderr)
     folder = out if out is not None else Path("results") / cfg.name
-    enable_compilation_cache()
+    where = _cluster(cluster, workers)  # a missing extra: before anything is written
+    sizes.check(cfg, folder, force=force)  # before anything is written
+    enable_default_cache()
     from optbench import rendering
 
-    # the drawing processes start (and import) while the sweep runs
-    pool = rendering.start_workers() if render else None
-    try:
-        with _ProgressBar() as bar:
-            try:
-                results = api.run(cfg, folder, overwrite=overwrite, resume=resume, progress=bar)
-            except KeyboardInterrupt:
-                bar.stop()
-                print(
-                    f"optbench: interrupted; finished groups are kept in {folder} "
-                    "(`--resume` finishes the sweep)",
-                    file=sys.stderr,
-                )
-                raise typer.Exit(EXIT_INTERRUPT) from None
-        _print_summary(results)
-        typer.echo(f"results: {folder}")
-        if render:
-            *drawn, page = rendering.render_and_report(folder, pool=pool)
-            for path in drawn:
-                if path.suffix == ".gif":
-                    typer.echo(f"animation: {path}")
-            typer.echo(f"report: {page}")
-    finally:
-        if pool is not None:
-            pool.terminate()
+    # the folder stays locked through the sweep and the drawing
+    with claim(folder, overwrite=overwrite, resume=resume):
+        # the drawing processes start (and import) while the sweep runs
+        pool = rendering.start_workers() if render else None
+        try:
+            with _ProgressBar() as bar:
+                try:
+                    with sigint():
+                        results = api.run(
+                            cfg,
+                            folder,
+                            overwrite=overwrite,
+                            resume=resume,
+                            force=True,
+                            progress=bar,
+                            cluster=where,
+                        )
+                except KeyboardInterrupt:
+                    bar.stop()
+                    print(
+                        f"optbench: interrupted; finished groups are kept in {folder} "
+                        "(`--resume` finishes the sweep)",
+                        file=sys.stderr,
+                    )
+                    raise typer.Exit(EXIT_INTERRUPT) from None
+            with _drawing(folder, "after the sweep"):  # the results are complete from here
+                _print_summary(results)
+                if warning := rendering.edge_warning(rendering.summary(results)):
+                    print(f"optbench: warning: {warning}", file=sys.stderr)
+                typer.echo(f"results: {folder}")
+                if render:
+                    *drawn, page = rendering.render_and_report(folder, pool=pool)
+                    for path in drawn:
+                        if path.suffix == ".gif":
+                            typer.echo(f"animation: {path}")
+                    typer.echo(f"report: {page}")
+        finally:
+            if pool is not None:
+                pool.terminate()
 
 
 @app.command("render")
@@ -145,7 +202,9 @@ def render_cmd(folder: ResultsDir) -> None:
     """Draw the trajectory GIFs (and PNG/PDF of the last frame) of a results folder."""
     from optbench import rendering
 
-    for path in rendering.render(folder):
+    with _drawing(folder):
+        paths = rendering.render(folder)
+    for path in paths:
         typer.echo(str(path))
 
 
@@ -154,7 +213,9 @@ def report_cmd(folder: ResultsDir) -> None:
     """Write the self-contained HTML report, its figures and summary.csv / summary.tex."""
     from optbench import rendering
 
-    typer.echo(str(rendering.report(folder)))
+    with _drawing(folder):
+        page = rendering.report(folder)
+    typer.echo(str(page))
 
 
 class What(StrEnum):
@@ -184,6 +245,41 @@ def list_cmd(
         for row in rows[1:]:
             table.add_row(*row)
         console.print(table)
+
+
+@contextlib.contextmanager
+def _drawing(folder: Path, when: str = "while drawing") -> Iterator[None]:
+    """Drawing a results folder: with its lock held (no sweep may write it meanwhile; the
+    temporary files of a killed process are removed) and Ctrl-C answered with one line and
+    exit code 130 (``when``: what the line says was interrupted)."""
+    from optbench.results import folder as folder_mod
+
+    try:
+        with contextlib.ExitStack() as stack:
+            if (folder / "runs.csv").is_file():
+                stack.enter_context(folder_mod.lock(folder))
+                folder_mod.remove_temporary(folder)
+            stack.enter_context(sigint())
+            yield
+    except KeyboardInterrupt:
+        print(
+            f"optbench: interrupted {when}; the results in {folder} are complete "
+            f"(`optbench render {folder}` and `optbench report {folder}` draw them again)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_INTERRUPT) from None
+
+
+def _cluster(address: str | None, workers: int | None) -> str | int | None:
+    """``--cluster`` / ``--workers`` as ``optbench.run``'s ``cluster``, checked (the dask
+    extra installed, a worker count >= 1) without starting anything."""
+    from optbench import executors
+
+    if address is not None and workers is not None:
+        raise ConfigError("give one of --cluster and --workers, not both", key="--workers")
+    value = address if address is not None else workers
+    executors.check(value, key="--cluster" if address is not None else "--workers")
+    return value
 
 
 def _split(text: str | None) -> list[str] | None:

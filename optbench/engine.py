@@ -6,7 +6,9 @@ Batch`; the problem compiles one program over the whole batch and runs it
 (:meth:`~optbench.problems.base.Problem.run`). The engine never asks what kind a problem
 is: it lays out the runs, calls :func:`execute` (a batch in, arrays out: the one entry point
 an executor needs), and writes the identifying columns of ``runs.csv`` beside the problem's
-own (:meth:`~optbench.problems.base.Problem.rows`).
+own (:meth:`~optbench.problems.base.Problem.rows`). Where the batches run is the executor's
+business (:mod:`optbench.executors`: this process over its devices, or Dask workers); the
+rows are always made here, in the driver, in group order.
 
 Finished groups are checkpointed into the results folder's ``.parts`` every
 :data:`CHECKPOINT_S` seconds and when a sweep stops early, so ``resume`` keeps them; a group
@@ -27,13 +29,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import time
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -42,10 +45,17 @@ from optbench.config import Config, OptimizerConfig
 from optbench.problems.base import Batch, OnProgress, Outputs, Problem, Settings
 from optbench.results import files, schema, select
 
+if TYPE_CHECKING:
+    from optbench.executors import Executor
+
 CHECKPOINT_S = 10.0
-"""Finished groups are copied to the folder's ``.parts`` (for ``resume``) at most this
-often, and always when a sweep stops early (Ctrl-C or an error); a sweep that completes
-writes only its final files. A hard kill loses at most this many seconds of groups."""
+"""Finished groups are copied to the folder's ``.parts`` (for ``resume``): each one as it
+finishes during a sweep's first this many seconds (a kill then keeps every finished
+group); later as they finish unless the last copy was made less than ten times its own
+duration ago (checkpoints then take at most about a tenth of the time), and at least every
+this many seconds; always when a sweep stops early (Ctrl-C or an error). A hard kill loses
+at most this many seconds of groups; a sweep that completes ends with its final files
+alone."""
 
 #: ``progress(event, **info)``: events "start" (groups=N), "group" (index, group, skipped),
 #: "chunk" (done, total) while a group runs, and "done" (info) after each group.
@@ -95,7 +105,8 @@ def group_hash(problem: Problem, optimizer: OptimizerConfig, settings: Settings)
     return schema.identity(
         problem=problem.identity(),
         optimizer={"label": optimizer.label, **optimizer.to_dict()},
-        settings=[list(settings.seeds), settings.log_every, settings.tolerance, settings.dtype],
+        settings=[list(settings.seeds), settings.log_every, settings.tolerance, settings.dtype]
+        + ([list(settings.selection_seeds)] if settings.selection_seeds else []),
     )
 
 
@@ -114,11 +125,7 @@ def batch(group: Group, settings: Settings) -> Batch:
     S = len(seeds)
     grid_index = np.repeat(np.arange(G), S * K)
     dtype = np.dtype(settings.dtype)
-    traced = {
-        name: o.point_values(name).astype(dtype)[grid_index]
-        for name, values in o.grid.items()
-        if len(values) > 1
-    }
+    traced = {name: o.point_values(name).astype(dtype)[grid_index] for name in o.traced()}
     return Batch(
         problem=group.problem,
         optimizer=o,
@@ -153,12 +160,13 @@ def assemble(group: Group, batch: Batch, outputs: Outputs) -> GroupResult:
         ident[name] = value
     if o.schedule is not None:
         ident["schedule"] = o.schedule.get("kind")
+        ident[schema.SCHEDULE_SPEC] = schema.schedule_spec(o.schedule)
     ident["grid_index"] = g
     ident["seed"] = s
     ident["start"] = k
     columns = p.rows(batch, outputs, run_ids)
     runs = pd.concat([ident, columns.runs], axis=1)
-    runs["selected"] = select(runs).to_numpy()
+    runs["selected"] = select(runs, batch.settings.selection_seeds).to_numpy()
     info = {
         "problem": p.label,
         "optimizer": o.label,
@@ -166,6 +174,7 @@ def assemble(group: Group, batch: Batch, outputs: Outputs) -> GroupResult:
         "steps": p.optimizer_steps(),
         "compile_s": round(outputs.compile_s, 4),
         "run_s": round(outputs.run_s, 4),
+        "program": outputs.program,
         "hash": group.hash,
     }
     return GroupResult(runs, columns.curves, columns.trajectories, info)
@@ -175,41 +184,85 @@ def assemble(group: Group, batch: Batch, outputs: Outputs) -> GroupResult:
 
 
 def sweep(
-    config: Config, folder: Path | None, progress: Progress | None = None
+    config: Config,
+    folder: Path | None,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> Iterator[tuple[GroupResult, bool]]:
-    """Run every group of ``config`` in this process, yielding ``(result, complete)``.
+    """Run every group of ``config``, yielding ``(result, complete)`` in group order.
 
-    With a ``folder``, groups finished by an earlier (interrupted) run with the same
-    identity are read back instead of run, and finished groups are checkpointed into its
-    ``.parts`` (see :data:`CHECKPOINT_S`); the caller writes the final files. ``complete``
-    is True on the last group of a sweep that ran to the end.
+    The batches run on ``executor`` (:mod:`optbench.executors`: this process over its
+    devices, or Dask workers, finishing in any order; None: :func:`execute` in this process,
+    one batch after another); this function alone turns outputs into rows. With a ``folder``,
+    groups finished by an earlier (interrupted) run with the same identity are read back
+    instead of run, and finished groups are checkpointed into its ``.parts`` (see
+    :data:`CHECKPOINT_S`); the caller writes the final files. ``complete`` is True on the
+    last group of a sweep that ran to the end.
+
+    When the sweep stops early (Ctrl-C, or a batch that raised), what finished is saved to
+    ``.parts`` and yielded (in group order, with gaps where groups did not finish), and then
+    the exception is raised again.
     """
     todo = groups(config)
     report = progress or (lambda *a, **k: None)
     report("start", groups=len(todo))
+    finished: dict[int, GroupResult] = {}  # not yet yielded
+    batches: dict[int, Batch] = {}  # submitted, not yet finished
     unsaved: list[tuple[str, GroupResult]] = []  # finished, not yet in .parts
-    t_saved = time.perf_counter()
-    finished = False
-    try:
+    t_saved, save_s = time.perf_counter(), 0.0  # the last checkpoint: when, how long it took
+    t_first = t_saved + CHECKPOINT_S  # until then, every finished group is copied at once
+    yielded = 0  # groups 0 .. yielded-1 are out
+
+    def jobs() -> Iterator[tuple[int, Batch]]:
         for index, group in enumerate(todo):
             found = files.load_part(folder, group.key, group.hash) if folder else None
             report("group", index=index, group=group, skipped=found is not None)
-            if found is None:
-                b = batch(group, config.settings)
-                out = execute(b, lambda done, total: report("chunk", done=done, total=total))
-                found = assemble(group, b, out)
+            if found is not None:
+                finished[index] = GroupResult(*found)
+                report("done", info=finished[index].info)
+            else:
+                batches[index] = batch(group, config.settings)
+                yield index, batches[index]
+
+    def on_chunk(done: int, total: int) -> None:
+        report("chunk", done=done, total=total)
+
+    def ready() -> Iterator[tuple[GroupResult, bool]]:
+        """The finished groups that come next in group order."""
+        nonlocal yielded
+        while yielded in finished:
+            yielded += 1
+            yield finished.pop(yielded - 1), yielded == len(todo)
+
+    failure: BaseException | None = None
+    if executor is None:
+        stream = ((index, execute(b, on_chunk)) for index, b in jobs())
+    else:
+        stream = executor.results(jobs(), on_chunk)
+    try:
+        with contextlib.closing(stream):  # closing it cancels what is still queued
+            for index, outputs in stream:
+                result = assemble(todo[index], batches.pop(index), outputs)
+                finished[index] = result
                 if folder is not None:
-                    unsaved.append((group.key, found))
-                    if time.perf_counter() - t_saved >= CHECKPOINT_S:
+                    unsaved.append((todo[index].key, result))
+                    now = time.perf_counter()
+                    if now < t_first or now - t_saved >= min(CHECKPOINT_S, 10 * save_s):
                         _save_parts(folder, unsaved)
                         t_saved = time.perf_counter()
-            result = GroupResult(*found)
-            report("done", info=result.info)
-            finished = index == len(todo) - 1
-            yield result, finished
+                        save_s = t_saved - now
+                report("done", info=result.info)  # after: a Ctrl-C here keeps this group
+                yield from ready()
+            yield from ready()  # groups kept from an earlier run after the last one run
+    except (Exception, KeyboardInterrupt) as err:
+        failure = err
     finally:
-        if folder is not None and not finished:
+        if folder is not None and yielded < len(todo):
             _save_parts(folder, unsaved)
+    if failure is not None:
+        for index in sorted(finished):
+            yield finished[index], False
+        raise failure
 
 
 def _save_parts(folder: Path, unsaved: list[tuple[str, GroupResult]]) -> None:

@@ -36,7 +36,15 @@ import numpy as np
 
 from optbench._errors import ConfigError, closest
 
+INT32_MAX = 2**31 - 1
+"""The largest count the engine's programs hold (steps, ``stop_step``: 32-bit integers).
+:func:`integer` refuses any value outside the 32-bit range unless given wider bounds."""
+UINT32_MAX = 2**32 - 1
+"""The largest seed (seeds are unsigned 32-bit integers in the programs)."""
+
 __all__ = [
+    "INT32_MAX",
+    "UINT32_MAX",
     "bounds",
     "choice",
     "flag",
@@ -49,6 +57,7 @@ __all__ = [
     "points",
     "range_text",
     "required",
+    "step_count",
     "string",
     "table",
 ]
@@ -160,11 +169,30 @@ def integer(
     subject: str | None = None,
     fix: str | None = None,
 ) -> int:
-    """A whole number (not a bool, not a float such as ``2.0``) within the bounds."""
+    """A whole number (not a bool, not a float such as ``2.0``) within the bounds.
+
+    Without a ``maximum`` (a ``minimum``) the value must fit a signed 32-bit integer, what
+    the engine's programs count with, so that a huge value is refused instead of wrapping.
+
+    Example:
+        >>> integer(3_000_000_000, "steps", minimum=1)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        optbench._errors.ConfigError: steps: must be at most 2,147,483,647 (the engine ...
+    """
     ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
     ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    if ok and ((maximum is None and value > INT32_MAX) or (minimum is None and value < -INT32_MAX)):
+        bound = "at most" if value > 0 else "at least"
+        raise ConfigError(
+            f"{_lead(subject)} be {bound} {INT32_MAX if value > 0 else -INT32_MAX:,} (the "
+            f"engine counts in 32-bit integers), got {value!r}" + (f"; {fix}" if fix else ""),
+            key=key,
+        )
     if not ok:
         rng = range_text(minimum, maximum)
+        if maximum is not None and abs(maximum) >= 1000:  # 4,294,967,295, not 4.29497e+09
+            rng = rng.replace(f"{maximum:g}", f"{maximum:,}")
         what = (
             "a positive integer"
             if (minimum, maximum) == (1, None)
@@ -175,6 +203,19 @@ def integer(
             key=key,
         )
     return int(value)
+
+
+def step_count(steps: int, unit: str = "steps") -> int:
+    """A run's number of optimizer steps, which must fit the engine's 32-bit step counter
+    (``unit``: the budget key that sets it, ``"steps"`` or ``"epochs"``)."""
+    if steps > INT32_MAX:
+        more = " or a larger batch_size" if unit == "epochs" else ""
+        raise ConfigError(
+            f"{steps:,} optimizer steps per run are more than the engine's 32-bit step counter "
+            f"holds ({INT32_MAX:,}); use fewer {unit}{more}",
+            key=unit,
+        )
+    return steps
 
 
 def flag(value: Any, key: str | None, *, subject: str | None = None) -> bool:

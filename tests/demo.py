@@ -141,7 +141,7 @@ def demo_meta(name: str, config_hash: str, groups: list[dict[str, Any]]) -> dict
 
 
 def _group(*values: Any) -> dict[str, Any]:
-    """One entry of ``meta["groups"]``: problem, optimizer, runs, steps, compile_s, run_s."""
+    """One entry of ``meta["groups"]``: the values of ``schema.GROUP_KEYS`` in order."""
     return dict(zip(schema.GROUP_KEYS, values, strict=True))
 
 
@@ -160,7 +160,8 @@ def write_demo(
         s, surf = SURFACES[name], demo_surface(name)
         problems.append({"label": name, "surface": name, "params": {}, "noise": noise})
         for opt, lrs in OPTIMIZERS.items():
-            groups.append(_group(name, opt, len(lrs) * seeds, steps, 0.2, 0.05))
+            runs_n = len(lrs) * seeds * len(s["start"])  # each start is a run of its own
+            groups.append(_group(name, opt, runs_n, steps, 0.2, 0.05, f"p-{name}-{opt}"))
             for gi, lr in enumerate(lrs):
                 for seed in range(seeds):
                     for si, x0 in enumerate(s["start"]):
@@ -204,7 +205,7 @@ def write_demo(
     if task:
         problems.append({"label": "lstm", "task": "adding", "params": {}, "steps": 200})
         for opt, lrs in OPTIMIZERS.items():
-            groups.append(_group("lstm", opt, len(lrs) * seeds, 200, 2.0, 3.0))
+            groups.append(_group("lstm", opt, len(lrs) * seeds, 200, 2.0, 3.0, f"p-lstm-{opt}"))
             for gi, lr in enumerate(lrs):
                 for seed in range(seeds):
                     rid = f"lstm-{opt}-{gi}-{seed}"

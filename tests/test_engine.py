@@ -26,7 +26,7 @@ surface = "rosenbrock"
 
 
 @pytest.mark.parametrize("grid", [1, 16])
-def test_one_compile_per_group_whatever_the_grid(grid):
+def test_one_compile_per_group_whatever_the_grid(grid, fresh_programs):
     body = (
         "seeds = 2\n"
         + ROSEN
@@ -236,7 +236,7 @@ learning_rate = 1e-3
 )
 
 
-def test_results_round_trip(tmp_path):
+def test_results_round_trip(tmp_path, fresh_programs):
     res = sweep(BODY, out=tmp_path / "r")
     for name in ("runs.csv", "curves.csv", "trajectories.csv", "config.toml", "meta.json"):
         assert (tmp_path / "r" / name).is_file()
@@ -281,7 +281,7 @@ def test_existing_folder_needs_overwrite_or_resume(tmp_path):
     assert (tmp_path / "other" / "thesis.tex").read_text() == "precious"
 
 
-def test_interrupt_keeps_finished_groups_and_resume_finishes(tmp_path):
+def test_interrupt_keeps_finished_groups_and_resume_finishes(tmp_path, fresh_programs):
     out = tmp_path / "r"
     seen = []
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from optbench import validate
 from optbench._errors import ConfigError, closest
+from optbench.config.checks import budget_kinds, budget_note, selection_seeds
 from optbench.config.optimizer import OptimizerConfig, parse_grid, parse_optimizer
 from optbench.config.sources import builtin_dir, builtin_names, read_source
 from optbench.problems.base import Problem, ResolveContext, Settings
@@ -44,6 +45,8 @@ from optbench.problems.base import Problem, ResolveContext, Settings
 __all__ = [
     "Config",
     "OptimizerConfig",
+    "budget_kinds",
+    "budget_note",
     "builtin_dir",
     "builtin_names",
     "load_config",
@@ -61,12 +64,16 @@ TOP_KEYS = (
     "tolerance",
     "dtype",
     "surfaces",
+    "selection_seeds",
+    "max_ratio",
     "problem",
     "optimizer",
 )
 COMMON_PROBLEM_KEYS = ("label", "params")
 DTYPES = ("float32", "float64")
 DEFAULT_STEPS = 1000
+MAX_SEEDS = 1_000_000  # the most seeds a config may list or count
+DEFAULT_MAX_RATIO = 4.0
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,22 @@ class Config:
     surfaces: str | None = None
     description: str = ""
     source: str = "<config>"
+    #: The seeds that select each grid point: a count (the first N of ``seeds``), a list,
+    #: or None (all of them).
+    selection_seeds: int | tuple[int, ...] | None = None
+    max_ratio: float = DEFAULT_MAX_RATIO  # r_max of the performance profile
 
     @property
     def settings(self) -> Settings:
         """The sweep-wide values that decide every run's numbers."""
-        return Settings(self.seeds, self.log_every, self.tolerance, self.dtype)
+        return Settings(
+            self.seeds, self.log_every, self.tolerance, self.dtype, self.selecting_seeds()
+        )
+
+    def selecting_seeds(self) -> tuple[int, ...] | None:
+        """The seeds that select each grid point (None: all seeds select)."""
+        chosen = selection_seeds(self.selection_seeds, self.seeds)
+        return None if chosen is None or set(chosen) == set(self.seeds) else chosen
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data (what ``config.toml`` holds)."""
@@ -101,6 +119,10 @@ class Config:
         out.update(tolerance=self.tolerance, dtype=self.dtype)
         if self.surfaces is not None:
             out["surfaces"] = self.surfaces
+        if self.selection_seeds is not None:
+            chosen = self.selection_seeds
+            out["selection_seeds"] = chosen if isinstance(chosen, int) else list(chosen)
+        out["max_ratio"] = self.max_ratio
         out["problem"] = [p.to_dict() for p in self.problems]
         out["optimizer"] = {o.label: o.to_dict() for o in self.optimizers}
         return out
@@ -127,7 +149,7 @@ def load_config(
         text, file, base = read_source(source)
         try:
             data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
+        except (tomllib.TOMLDecodeError, RecursionError) as err:  # nested past Python's stack
             raise ConfigError(f"not valid TOML ({err}); fix the syntax", file=file) from None
     if surfaces is not None:
         folder = Path(surfaces).resolve()
@@ -153,13 +175,19 @@ def _parse(data: Mapping[str, Any], file: str, base: Path) -> Config:
     _check_keys(data, TOP_KEYS)
     default_name = Path(file).stem if file.endswith(".toml") else "run"
     name = validate.string(data.get("name", default_name), "name")
-    if not name or any(c in name for c in '/\\:*?"<>|') or name.startswith("."):
+    bad = not name or any(c in name for c in '/\\:*?"<>|') or name.startswith(".")
+    if bad or not name.isprintable() or len(name.encode()) > 200:  # control chars, too long
         raise ConfigError(
             f"{name!r} is not usable as a folder name; use letters, digits, '-' and '_'",
             key="name",
         )
     steps = validate.integer(data.get("steps", DEFAULT_STEPS), "steps", minimum=1)
     seeds = _seeds(data.get("seeds", 1))
+    selection = data.get("selection_seeds")
+    selection_seeds(selection, seeds)
+    max_ratio = validate.number(
+        data.get("max_ratio", DEFAULT_MAX_RATIO), "max_ratio", minimum=1.0, open_min=True
+    )
     log_every = None
     if "log_every" in data:
         log_every = validate.integer(data["log_every"], "log_every", minimum=1)
@@ -216,6 +244,8 @@ def _parse(data: Mapping[str, Any], file: str, base: Path) -> Config:
         surfaces=surfaces_dir,
         description=validate.string(data.get("description", ""), "description"),
         source=file,
+        selection_seeds=tuple(selection) if isinstance(selection, list) else selection,
+        max_ratio=max_ratio,
     )
 
 
@@ -233,11 +263,19 @@ def _problem(raw: Mapping[str, Any], index: int, context: ResolveContext) -> Pro
                 "give exactly one of " + " or ".join(f"`{k}`" for k in by_key),
                 key=given[0] if given else None,
             )
-        return by_key[given[0]].resolve(raw, context)
+        return _fits(by_key[given[0]].resolve(raw, context))
     except ConfigError as err:
         label = raw.get("label") or next((raw[k] for k in ("surface", "task") if k in raw), None)
         where = f"problem.{label}" if isinstance(label, str) else f"problem[{index}]"
         raise err.within(key=where) from None
+
+
+def _fits(problem: Problem) -> Problem:
+    """A run's optimizer steps (epochs x minibatches for dataset tasks) must fit the
+    engine's 32-bit step counter."""
+    unit = "epochs" if getattr(problem, "epochs", None) is not None else "steps"
+    validate.step_count(problem.optimizer_steps(), unit)
+    return problem
 
 
 def _check_schedules(problems: Sequence[Problem], optimizers: Sequence[OptimizerConfig]) -> None:
@@ -270,6 +308,7 @@ def _check_keys(data: Mapping[str, Any], valid: Sequence[str]) -> None:
 
 def _seeds(value: Any) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        validate.integer(value, "seeds", minimum=1, maximum=MAX_SEEDS)
         return tuple(range(value))
     if (
         isinstance(value, list)
@@ -277,6 +316,8 @@ def _seeds(value: Any) -> tuple[int, ...]:
         and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
         and len(set(value)) == len(value)
     ):
+        validate.integer(len(value), "seeds", maximum=MAX_SEEDS, subject="the number of seeds")
+        validate.integer(max(value), "seeds", maximum=validate.UINT32_MAX, subject="every seed")
         return tuple(value)
     raise ConfigError(
         f"must be a count N (seeds 0..N-1) or a list of distinct non-negative seeds, got {value!r}",
@@ -288,34 +329,62 @@ def override(
     config: Config,
     *,
     steps: int | None = None,
+    epochs: int | None = None,
     seeds: int | None = None,
     optimizers: Sequence[str] | None = None,
     problems: Sequence[str] | None = None,
 ) -> Config:
-    """Apply command-line overrides: steps for every step-based problem, a seed count, and
-    subsets of the optimizer and problem labels (unknown labels are errors)."""
-    if steps is not None:
-        validate.integer(steps, "--steps", minimum=1)
-        config = replace(
-            config,
-            steps=steps,
-            problems=tuple(
-                replace(p, steps=steps) if getattr(p, "steps", None) is not None else p
-                for p in config.problems
-            ),
-        )
-    if seeds is not None:
-        validate.integer(seeds, "--seeds", minimum=1)
-        config = replace(config, seeds=tuple(range(seeds)))
+    """Apply command-line overrides: subsets of the optimizer and problem labels (unknown
+    labels are errors), steps for every step-based problem, epochs for every epoch-based
+    one, a seed count. A budget that applies to no problem is an error naming the other
+    flag; where it applies to some, :func:`budget_kinds` says which."""
     if optimizers is not None:
         config = replace(config, optimizers=_subset(config.optimizers, optimizers, "--optimizers"))
     if problems is not None:
         config = replace(config, problems=_subset(config.problems, problems, "--problems"))
+    by_steps, by_epochs = budget_kinds(config)
+    for flag, value, unit, applies, other in (
+        ("--steps", steps, "steps", by_steps, "--epochs"),
+        ("--epochs", epochs, "epochs", by_epochs, "--steps"),
+    ):
+        if value is None:
+            continue
+        validate.integer(value, flag, minimum=1)
+        if not applies:
+            raise ConfigError(
+                f"no problem of this sweep trains for {unit}; use {other} instead", key=flag
+            )
+        config = replace(
+            config,
+            problems=tuple(
+                replace(p, **{unit: value}) if p.label in applies else p for p in config.problems
+            ),
+        )
+    if steps is not None:
+        config = replace(config, steps=steps)
+    if steps is not None or epochs is not None:  # a schedule must fit the new budget
+        _check_schedules(config.problems, config.optimizers)
+    for p in config.problems:  # the new budget must fit the step counter
+        try:
+            _fits(p)
+        except ConfigError as err:
+            raise err.within(key=f"problem.{p.label}") from None
+    if seeds is not None:
+        validate.integer(seeds, "--seeds", minimum=1, maximum=MAX_SEEDS)
+        try:
+            selection_seeds(config.selection_seeds, tuple(range(seeds)))
+        except ConfigError as err:
+            raise ConfigError(f"{err.message} (after --seeds {seeds})", key="--seeds") from None
+        config = replace(config, seeds=tuple(range(seeds)))
     return config
 
 
 def _subset(items: tuple[Any, ...], labels: Sequence[str], key: str) -> tuple[Any, ...]:
     known = [i.label for i in items]
+    if not labels:
+        raise ConfigError(
+            f"selects nothing; give comma-separated labels out of {', '.join(known)}", key=key
+        )
     for label in labels:
         if label not in known:
             raise ConfigError(f"no label {label!r} in the config; {closest(label, known)}", key=key)

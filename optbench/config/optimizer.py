@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,11 @@ import optax
 
 from optbench import validate
 from optbench._errors import ConfigError, closest
+
+MAX_GRID = 1_000_000
+"""The most values one grid axis may have (a sweep's total size is guarded by
+:mod:`optbench.sizes`)."""
+_GRID_FIX = "a finer grid than this cannot be run; use fewer values"
 
 
 @dataclass(frozen=True)
@@ -45,13 +51,19 @@ class OptimizerConfig:
 
     def size(self) -> int:
         """The number of grid points."""
-        return int(np.prod([len(v) for v in self.grid.values()], dtype=np.int64))
+        return math.prod(len(v) for v in self.grid.values())  # exact: never wraps
 
     def point_values(self, name: str) -> np.ndarray:
         """The value of hyperparameter ``name`` at every grid point (in :meth:`points` order)."""
         keys = list(self.grid)
         axes = np.meshgrid(*[np.asarray(self.grid[k], np.float64) for k in keys], indexing="ij")
         return axes[keys.index(name)].ravel()
+
+    def traced(self) -> list[str]:
+        """The hyperparameters passed to the program as arrays, one value per run: every
+        numeric one except those fixed at exactly 0, which are compiled in (a zero switches
+        a term off, e.g. ``weight_decay = 0`` skips the decay)."""
+        return [k for k, v in self.grid.items() if not (len(v) == 1 and v[0] == 0.0)]
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved table (what ``config.toml`` holds)."""
@@ -66,18 +78,19 @@ class OptimizerConfig:
     def factory(
         self, total_steps: int
     ) -> Callable[[Mapping[str, Any]], optax.GradientTransformation]:
-        """A function from the traced values of the gridded hyperparameters to the optimizer.
+        """A function from the traced hyperparameters (:meth:`traced`) to the optimizer.
 
-        Hyperparameters with one value are compiled in as constants (they cost nothing per
-        step); those with a grid are traced, so the whole grid is one program. A schedule
-        multiplies the (traced) learning rate.
+        The traced values are the program's arguments, so the whole grid is one program and
+        another learning rate reuses it; hyperparameters fixed at 0 are compiled in. A
+        schedule multiplies the (traced) learning rate.
         """
         from optbench import optimizers, schedules
 
         multiplier = (
             schedules.from_config(self.schedule, total_steps) if self.schedule is not None else None
         )
-        constants = {k: v[0] for k, v in self.grid.items() if len(v) == 1}
+        traced = set(self.traced())
+        constants = {k: v[0] for k, v in self.grid.items() if k not in traced}
         name, switches = self.name, dict(self.switches)
 
         def make(hp: Mapping[str, Any]) -> optax.GradientTransformation:
@@ -105,7 +118,16 @@ def parse_optimizer(label: str, spec: Any) -> OptimizerConfig:
     try:
         defaults = optimizers.defaults(name)
     except ConfigError as err:
-        raise err.within(key=f"{key}.name" if "name" in spec or name != label else key) from None
+        where = f"{key}.name" if name != label else key  # the key that named it
+        raise ConfigError(
+            err.message, key=where if err.key in (None, "name") else f"{where}.{err.key}"
+        ) from None
+    if "learning_rate" not in defaults:  # optax:chain, optax:clip, optax:identity, ...
+        raise ConfigError(
+            f"{name} is not an optimizer: it takes no learning_rate (what a sweep tunes and "
+            "selects by); name an optimizer, e.g. 'adam' or 'optax:lion'",
+            key=f"{key}.name" if name != label else key,
+        )
     grid: dict[str, tuple[float, ...]] = {}
     switches: dict[str, Any] = {}
     for hp, value in spec.items():
@@ -170,6 +192,9 @@ def parse_grid(value: Any, key: str) -> tuple[float, ...]:
     if isinstance(value, list):
         if not value or not all(validate.is_number(v) for v in value):
             raise ConfigError(f"a grid must be a non-empty list of numbers, got {value!r}", key=key)
+        validate.integer(
+            len(value), key, maximum=MAX_GRID, subject="a grid's length", fix=_GRID_FIX
+        )
         return tuple(float(v) for v in value)
     if isinstance(value, Mapping):
         kinds = [k for k in ("logspace", "linspace") if k in value]
@@ -191,6 +216,7 @@ def parse_grid(value: Any, key: str) -> tuple[float, ...]:
             raise ConfigError(
                 f"{kinds[0]} takes two numbers [a, b] and num a positive integer", key=key
             )
+        validate.integer(num, f"{key}.num", minimum=1, maximum=MAX_GRID, fix=_GRID_FIX)
         a, b = float(ends[0]), float(ends[1])
         if kinds[0] == "logspace":
             if a <= 0 or b <= 0:

@@ -101,11 +101,19 @@ def register(
 
 
 def _optax_candidates() -> list[str]:
+    """optax's optimizers: its lower-case factories that take a ``learning_rate``."""
     return [
         n
         for n in dir(optax)
-        if not n.startswith("_") and n.islower() and callable(getattr(optax, n))
+        if not n.startswith("_") and n.islower() and "learning_rate" in _keywords(getattr(optax, n))
     ]
+
+
+def _keywords(factory: Any) -> set[str]:
+    try:
+        return set(inspect.signature(factory).parameters) if callable(factory) else set()
+    except (TypeError, ValueError):
+        return set()
 
 
 def _optax_entry(name: str) -> Entry:
@@ -242,7 +250,13 @@ def validate(
     B.check_all(name, {k: v for k, v in full.items() if k not in grid}, entry.defaults)
     # every value is checked: build once, without optbench's own checks a second time
     build = B.unchecked(entry.factory) or entry.factory
-    build(**full)
+    built = build(**full)
+    if not isinstance(built, optax.GradientTransformation):
+        raise ConfigError(
+            f"{name} is not an optimizer: it returns {type(built).__name__}, not an optax "
+            "GradientTransformation",
+            key="name",
+        )
 
 
 def names() -> list[str]:

@@ -44,6 +44,7 @@ class Settings:
     log_every: int | None  # None: each problem picks its own curve resolution
     tolerance: float
     dtype: str  # "float32" or "float64"
+    selection_seeds: tuple[int, ...] | None = None  # the seeds that select; None: all
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ class ResolveContext:
 class Batch:
     """A group's runs, ready to execute: ``R`` runs, each a (grid point, seed, start).
 
-    ``hyperparameters`` holds one value per run of each gridded hyperparameter (the traced
-    arguments); single-valued ones are compiled in as constants by the optimizer factory.
+    ``hyperparameters`` holds one value per run of each traced hyperparameter
+    (:meth:`~optbench.config.OptimizerConfig.traced`: all but those fixed at 0, which the
+    optimizer factory compiles in).
     Everything here is plain data or a resolved spec, so a batch pickles.
     """
 
@@ -78,11 +80,14 @@ class Batch:
 
 
 class Outputs(NamedTuple):
-    """What a problem's program returns for a batch: arrays, and how long it took."""
+    """What a problem's program returns for a batch: arrays, how long compiling (0 when the
+    program was reused) and running took, and the program's name
+    (:func:`optbench.compilation.program_id`)."""
 
     arrays: dict[str, np.ndarray]
     compile_s: float
     run_s: float
+    program: str = ""
 
 
 class Columns(NamedTuple):
@@ -157,9 +162,11 @@ class Problem(abc.ABC):
 
 
 def optimizer_key(optimizer: OptimizerConfig) -> tuple[Any, ...]:
-    """The optimizer's share of a program key: its algorithm, switches, schedule and which
-    hyperparameters are traced (gridded) or compiled in (their values)."""
-    traced = tuple(sorted(k for k, v in optimizer.grid.items() if len(v) > 1))
-    constants = tuple(sorted((k, v[0]) for k, v in optimizer.grid.items() if len(v) == 1))
-    schedule = tuple(sorted(optimizer.schedule.items())) if optimizer.schedule else None
-    return (optimizer.name, tuple(sorted(optimizer.switches.items())), schedule, traced, constants)
+    """The optimizer's share of a program key: its algorithm, switches, schedule, which
+    hyperparameters are traced and which are compiled in at 0 (their values are not part of
+    it: they are the program's arguments)."""
+    traced = tuple(optimizer.traced())
+    fixed = tuple(sorted(k for k in optimizer.grid if k not in traced))
+    # json, not a tuple: a schedule holds lists (a step schedule's boundaries)
+    schedule = json.dumps(optimizer.schedule, sort_keys=True) if optimizer.schedule else None
+    return (optimizer.name, tuple(sorted(optimizer.switches.items())), schedule, traced, fixed)

@@ -11,12 +11,13 @@ from optbench.rendering.gif import animate, frame_steps
 from optbench.rendering.page import report
 from optbench.rendering.parallel import render_and_report, start_workers
 from optbench.rendering.scene import Scene, Track
-from optbench.rendering.summary import summary, to_latex
+from optbench.rendering.summary import edge_warning, summary, to_latex
 
 __all__ = [
     "Scene",
     "Track",
     "animate",
+    "edge_warning",
     "frame_steps",
     "render",
     "render_and_report",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from optbench._errors import ConfigError
-from optbench.rendering._style import ordered
+from optbench.rendering._style import file_stems, ordered
 from optbench.results import schema
 
 
@@ -98,3 +99,54 @@ def objective(runs: pd.DataFrame) -> str:
 def hyperparameters(runs: pd.DataFrame) -> list[str]:
     """Hyperparameter columns present in runs.csv (learning_rate first)."""
     return schema.hyperparameter_columns(runs)
+
+
+def stem(res: Any, label: str) -> str:
+    """The file name stem of problem ``label``'s GIF, stills and figures (distinct and safe
+    for every label of the folder: :func:`~optbench.rendering._style.file_stems`)."""
+    return file_stems(problems(res))[label]
+
+
+def seeds(res: Any) -> tuple[list[int], list[int]]:
+    """``(selecting, reported)``: the seeds that selected each grid point (the config's
+    ``selection_seeds``) and those the summary reports: the others, or all of them when
+    every seed selected."""
+    found = sorted(int(s) for s in pd.unique(res.runs["seed"])) if len(res.runs) else []
+    cfg = res.config or {}
+    listed = (
+        [int(s) for s in cfg.get("seeds", found)] if isinstance(cfg.get("seeds"), list) else found
+    )
+    chosen = cfg.get("selection_seeds")
+    if chosen is None:
+        return listed, listed
+    selecting = listed[: int(chosen)] if isinstance(chosen, int) else [int(s) for s in chosen]
+    held_out = [s for s in listed if s not in selecting]
+    return selecting, held_out or listed
+
+
+def schedule_text(runs: pd.DataFrame) -> str:
+    """The schedule of an optimizer's runs in words: ``"cosine, warmup 100"`` ("" if none)."""
+    spec = _column(runs, schema.SCHEDULE_SPEC).dropna()
+    if spec.empty:
+        kind = _column(runs, schema.SCHEDULE).dropna()
+        return str(kind.iloc[0]) if len(kind) else ""
+    try:
+        table = json.loads(str(spec.iloc[0]))
+    except ValueError:
+        return str(spec.iloc[0])
+    kind = str(table.pop("kind", "constant"))
+    rest = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in table.items())
+    return f"{kind}, {rest}" if rest else kind
+
+
+def surface_kind(res: Any, label: str) -> tuple[bool, bool]:
+    """``(has a known minimum, bounded below)`` of surface problem ``label``; read from the
+    data when the surface cannot be rebuilt (a minimum is known if some run reached the
+    tolerance; the surface is unbounded below if some run escaped)."""
+    try:
+        s = res.surface(label)
+        return s.min_value is not None, bool(s.bounded_below)
+    except Exception:
+        r = res.runs[res.runs["problem"].astype(str) == label]
+        reached = bool(_column(r, "steps_to_tol").notna().any())
+        return reached, not bool(_column(r, "escaped").astype(bool).any())

@@ -15,7 +15,8 @@ def save_png_pdf(fig: Figure, base: Path, *, dpi: float) -> list[Path]:
     The layout is computed once, for the PNG, and then frozen, so the PDF does not pay
     for a second constrained-layout pass.
     """
-    png, pdf = base.with_suffix(".png"), base.with_suffix(".pdf")
+    # the suffix is appended, never substituted: a dot in ``base`` stays part of the name
+    png, pdf = base.parent / f"{base.name}.png", base.parent / f"{base.name}.pdf"
     with atomic_path(png) as tmp:
         fig.savefig(tmp, dpi=dpi)
     fig.set_layout_engine("none")

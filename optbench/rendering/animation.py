@@ -32,7 +32,9 @@ def render(
 ) -> list[Path]:
     """Animate every 2-D surface problem of a results folder; return the files written.
 
-    For each problem: ``DIR/<problem>.gif`` (all optimizers' selected runs on one contour
+    For each problem: ``DIR/<stem>.gif`` (the stem is the label, or for a label that is not
+    a safe file name its slug and a hash: :func:`~optbench.rendering._style.file_stems`;
+    all optimizers' selected runs on one contour
     plot beside a loss-vs-step panel; ``frames`` frames on a ``"log"`` or ``"linear"``
     step schedule over ``duration`` seconds, the last held ``hold`` seconds; at most
     ``max_bytes``), its last frame as ``.png`` and ``.pdf``, and ``.mp4`` when
@@ -69,11 +71,12 @@ def render(
     colors = _style.colors(_inputs.optimizers(res))
     for label in labels:
         scene, tracks = build(res, label, colors)
-        base = Path(dir) / _style.slug(label)
+        base = Path(dir) / _inputs.stem(res, label)
+        gif = base.parent / f"{base.name}.gif"
         info = animate(
             scene,
             tracks,
-            base.with_suffix(".gif"),
+            gif,
             frames=frames,
             duration=duration,
             hold=hold,
@@ -81,7 +84,7 @@ def render(
             max_bytes=max_bytes,
             schedule=schedule,
         )
-        out.append(base.with_suffix(".gif"))
+        out.append(gif)
         out += _stills(scene, tracks, base, size, int(info.steps[-1]))
         if mp4 and importlib.util.find_spec("imageio_ffmpeg") is not None:
             out += _mp4(scene, tracks, base, frames, duration, hold, size, schedule)
@@ -120,6 +123,8 @@ def build(res: Any, label: str, colors: dict[str, str]) -> tuple[Scene, list[Tra
                 "diverged" if bool(r["diverged"]) else "escaped" if bool(r["escaped"]) else "ok"
             )
             legend = f"{opt}  lr={_style.fmt(lr)}"
+            if schedule := _inputs.schedule_text(rows):
+                legend = f"{opt}  peak lr={_style.fmt(lr)}, {schedule}"
             if status != "ok" and not faint:
                 legend += f" ({status} at {int(r['stop_step']):,})"
             loss = evaluate_points(surf.fn, xy)
@@ -140,7 +145,7 @@ def build(res: Any, label: str, colors: dict[str, str]) -> tuple[Scene, list[Tra
     bg = background(
         surf.fn, bounds, min_value=surf.min_value, bounded_below=bool(surf.bounded_below)
     )
-    starts = runs[["start_x", "start_y"]].drop_duplicates().to_numpy(dtype=float)
+    starts = _starts(runs, surf, tracks)
     minima = np.array([np.asarray(p, dtype=float)[:2] for p, _ in (surf.minima or [])])
     main = [t.loss for t in tracks if not t.faint] or [np.ones(1)]
     axis = loss_axis(
@@ -154,6 +159,17 @@ def build(res: Any, label: str, colors: dict[str, str]) -> tuple[Scene, list[Tra
         ),
         tracks,
     )
+
+
+def _starts(runs: Any, surf: Any, tracks: list[Track]) -> np.ndarray:
+    """The start points ``[n, 2]``: the runs' ``start_<coord>`` columns for the surface's
+    own coordinate names, else the first point of each path."""
+    coords = tuple(getattr(surf, "coords", None) or ("x", "y"))[:2]
+    cols = [f"start_{c}" for c in coords]
+    if all(c in runs for c in cols) and runs[cols].notna().all(axis=None):
+        return runs[cols].drop_duplicates().to_numpy(dtype=float)
+    firsts = [t.xy[0] for t in tracks if len(t.xy)]
+    return np.unique(np.asarray(firsts, dtype=float).reshape(-1, 2), axis=0)
 
 
 def _stills(scene: Scene, tracks: list[Track], base: Path, size, step: int) -> list[Path]:
@@ -171,7 +187,7 @@ def _mp4(scene, tracks, base: Path, frames, duration, hold, size, schedule) -> l
         held = round(hold * fps)
         imgs = [frame.rgb(int(s)) for s in steps]
         imgs += [imgs[-1]] * held
-        path = base.with_suffix(".mp4")
+        path = base.parent / f"{base.name}.mp4"
         with (
             atomic_path(path) as tmp,
             iio2.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=2) as w,

@@ -11,9 +11,9 @@ from typing import Any
 import matplotlib as mpl
 import pandas as pd
 
-from optbench.rendering import _inputs, _style, figures
+from optbench.rendering import _inputs, _style, figures, ranking, tables
 from optbench.rendering._save import save_png_pdf
-from optbench.rendering.summary import summary, to_latex
+from optbench.rendering.summary import summary
 from optbench.results import schema, write_csv, write_text
 
 CSS = """
@@ -42,8 +42,10 @@ def report(dir: str | Path) -> Path:
     The page needs no network: figures are files beside it, styles are inline. Per
     problem: loss curves (median and interquartile band over seeds), the learning-rate
     sensitivity, the animation if ``render`` made one, task metrics and, for recurrent
-    tasks, the gradient norm w.r.t. the first hidden state. Then the summary table, the
-    config and the run's metadata. Returns the path of the page.
+    tasks, the gradient norm w.r.t. the first hidden state. Before them the summary tables
+    and the ranking across problems (time-to-target, performance profile, scores; also
+    written to ``profiles.csv`` and ``scores.csv``); after them the config and the run's
+    metadata. Returns the path of the page.
 
     Example::
 
@@ -53,7 +55,7 @@ def report(dir: str | Path) -> Path:
     folder = Path(dir)
     res = _inputs.load(folder)
     sections = [
-        problem_section(res, p, folder, gif=(folder / f"{_style.slug(p)}.gif").is_file())
+        problem_section(res, p, folder, gif=(folder / f"{_inputs.stem(res, p)}.gif").is_file())
         for p in _inputs.problems(res)
     ]
     return write_page(res, folder, sections)
@@ -69,19 +71,24 @@ def problem_section(res: Any, problem: str, folder: Path, *, gif: bool) -> str:
 
 
 def write_page(res: Any, folder: Path, sections: list[str]) -> Path:
-    """Write the summary files and ``report.html`` around the problems' ``sections``."""
+    """Write the summary files, ``profiles.csv``, ``scores.csv`` and ``report.html`` around
+    the problems' ``sections``."""
     colors = _style.colors(_inputs.optimizers(res))
     table = summary(res)
+    note = tables.note(table, *_inputs.seeds(res))
     write_csv(folder / "summary.csv", table)
-    write_text(folder / "summary.tex", to_latex(table))
+    write_text(folder / "summary.tex", tables.to_latex(table, note))
     body = [_header(res, folder)]
-    body.append("<h2>Summary</h2>" + _summary_html(table, colors))
+    body.append("<h2>Summary</h2>" + tables.to_html(table, colors, note))
+    body += _warnings(res, table)
     body.append(
         '<p class="sub">Downloads: <a href="summary.csv">summary.csv</a> · '
         '<a href="summary.tex">summary.tex</a> (booktabs) · '
         f'<a href="{schema.RUNS}">{schema.RUNS}</a> · '
         f'<a href="{schema.CURVES}">{schema.CURVES}</a></p>'
     )
+    (folder / "figures").mkdir(exist_ok=True)
+    body.append(ranking.section(res, folder, colors))
     body += sections
     body.append(_config_meta(res, folder))
     title = html.escape(str((res.config or {}).get("name") or folder.name))
@@ -111,10 +118,11 @@ def _img(src: str, caption: str, pdf: bool = True) -> str:
 
 
 def _problem(res: Any, problem: str, figdir: Path, colors, *, gif: bool) -> str:
-    slug = _style.slug(problem)
+    slug = _inputs.stem(res, problem)
     spec = _inputs.problem_config(res, problem)
     kind = f"task {spec['task']}" if "task" in spec else f"surface {spec.get('surface', '?')}"
-    parts = [f"<h2>{html.escape(problem)}</h2><p class='sub'>{html.escape(kind)}</p>"]
+    title = html.escape(problem) or "<i>(empty label)</i>"
+    parts = [f"<h2>{title}</h2><p class='sub'>{html.escape(kind)}</p>"]
     if gif:
         parts.append(
             _img(f"{slug}.gif", "Trajectories of the selected runs (animated).", pdf=False)
@@ -161,51 +169,21 @@ def _header(res: Any, folder: Path) -> str:
     return f"<h1>optbench: {html.escape(str(name))}</h1><p class='sub'>{sub}</p>"
 
 
-def _summary_html(table: pd.DataFrame, colors: dict[str, str]) -> str:
-    f = _style.fmt
-    head = [
-        "problem",
-        "optimizer",
-        "lr",
-        "final loss",
-        "IQR",
-        "best loss",
-        "steps to tol.",
-        "reached",
-        "diverged",
-        "escaped",
-        "grid",
-    ]
-    out = ['<div class="scroll"><table><thead><tr>']
-    out += [f'<th class="{"l" if i < 2 else ""}">{h}</th>' for i, h in enumerate(head)]
-    out.append("</tr></thead><tbody>")
-    for _, r in table.iterrows():
-        sw = f'<span class="sw" style="background:{colors.get(r["optimizer"], "#888")}"></span>'
-        cells = [
-            f'<td class="l">{html.escape(str(r["problem"]))}</td>',
-            f'<td class="l">{sw}{html.escape(str(r["optimizer"]))}</td>',
-            *(
-                f"<td>{html.escape(v)}</td>"
-                for v in (
-                    f(r["learning_rate"]),
-                    f(r["final_loss_median"]),
-                    f"[{f(r['final_loss_q25'])}, {f(r['final_loss_q75'])}]",
-                    f(r["best_loss_median"]),
-                    f(r["steps_to_tol_median"]),
-                    f"{r['reached_fraction']:.0%}",
-                    f"{r['diverged_fraction']:.0%}",
-                    f"{r['escaped_fraction']:.0%}",
-                    str(int(r["grid_size"])),
-                )
-            ),
-        ]
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table></div>")
-    out.append(
-        "<p class='sub'>Median and interquartile range over seeds and starts of each "
-        "optimizer's selected grid point (lowest mean final loss; validation loss for tasks).</p>"
+def _warnings(res: Any, table: pd.DataFrame) -> list[str]:
+    """Lines above the problems: selections at the edge of their grid."""
+    if table.empty or not table["grid_edge"].any():
+        return []
+    edges = table[table["grid_edge"]]
+    items = "".join(
+        f"<li>{html.escape(str(r['problem']))} × {html.escape(str(r['optimizer']))}: "
+        f"{html.escape(str(r['grid_edge_at']))}</li>"
+        for _, r in edges.iterrows()
     )
-    return "".join(out)
+    return [
+        f"<p class='sub'><b>{tables.EDGE} {len(edges)} selected grid point"
+        f"{'s' if len(edges) > 1 else ''} at the edge of the grid</b> (the best value may lie "
+        f"outside it; widen the grid):</p><ul class='sub'>{items}</ul>"
+    ]
 
 
 #: Row names of the machine table that differ from the meta.json key.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,6 +135,9 @@ def _share(fn: Callable, jobs: list[tuple], workers: Workers | None) -> list:
 
 
 def _init_worker(cache: str | None) -> None:
+    # Ctrl-C reaches every process of the terminal's group: only the main process answers
+    # it (it then terminates the workers), so the workers print no tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if cache:
         enable_compilation_cache(cache)
 

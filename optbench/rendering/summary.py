@@ -1,128 +1,164 @@
-"""The summary table: one row per (problem, optimizer), as CSV and as booktabs LaTeX."""
+"""The summary table: one row per (problem, optimizer), as ``summary.csv`` and, through
+:mod:`.tables`, as HTML and booktabs LaTeX.
+
+Each row describes the optimizer's *selected* grid point (``selected`` in ``runs.csv``: the
+lowest mean final loss, validation loss for tasks, over the config's ``selection_seeds``),
+reported over the other seeds when some were held out from selection (all seeds
+otherwise). Statistics are the mean and a 95% t-interval over the finite values of the
+runs that did not diverge (each (seed, start) pair is a run); diverged runs are counted
+apart. Columns that do not apply to a problem are empty: losses within tolerance and
+steps to it for surfaces with a known minimum, escapes for surfaces unbounded below,
+validation and test metrics for tasks (accuracy for classification only).
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from optbench.rendering import _inputs
-from optbench.rendering._style import fmt
+from optbench.rendering.tables import tex_escape, to_latex
+
+__all__ = ["edge", "edge_warning", "mean_ci", "summary", "tex_escape", "to_latex"]
+
+#: Statistics of every summarised metric: mean, 95% t-interval, median and quartiles.
+STATS = ("mean", "ci_low", "ci_high", "median", "q25", "q75")
+SURFACE_METRICS = ("final_loss", "best_loss")
+TASK_METRICS = ("val_loss", "test_loss", "test_accuracy", "final_train_loss")
+
+
+def mean_ci(values: Any, level: float = 0.95) -> dict[str, float]:
+    """Mean, t-interval (``ci_low``, ``ci_high``; NaN with fewer than two values), median
+    and quartiles of the finite ``values``.
+
+    Example:
+        >>> {k: round(v, 3) for k, v in mean_ci([1.0, 2.0, 3.0, np.inf]).items()}
+        {'mean': 2.0, 'ci_low': -0.484, 'ci_high': 4.484, 'median': 2.0, 'q25': 1.5, 'q75': 2.5}
+    """
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return dict.fromkeys(STATS, math.nan)
+    mean = float(v.mean())
+    half = math.nan
+    if v.size >= 2:
+        half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    q25, median, q75 = (float(q) for q in np.quantile(v, [0.25, 0.5, 0.75]))
+    return {
+        "mean": mean,
+        "ci_low": mean - half,
+        "ci_high": mean + half,
+        "median": median,
+        "q25": q25,
+        "q75": q75,
+    }
+
+
+def edge(group: pd.DataFrame, selected: pd.DataFrame) -> list[str]:
+    """The gridded hyperparameters (3 or more values) whose selected value is the smallest
+    or largest of its grid, as ``"learning_rate largest of 7"``."""
+    if selected.empty:
+        return []
+    out = []
+    for h in _inputs.hyperparameters(group):
+        grid = np.unique(group[h].astype(float).dropna().to_numpy())
+        if grid.size < 3:
+            continue
+        value = float(selected[h].iloc[0])
+        if value == grid[0]:
+            out.append(f"{h} smallest of {grid.size}")
+        elif value == grid[-1]:
+            out.append(f"{h} largest of {grid.size}")
+    return out
+
+
+def _point(group: pd.DataFrame, selected: pd.DataFrame) -> str:
+    """The selected values of the gridded hyperparameters other than the learning rate."""
+    if selected.empty:
+        return ""
+    parts = []
+    for h in _inputs.hyperparameters(group):
+        if h != "learning_rate" and group[h].nunique() > 1:
+            parts.append(f"{h}={float(selected[h].iloc[0]):.4g}")
+    return ", ".join(parts)
 
 
 def summary(res: Any) -> pd.DataFrame:
-    """Per (problem, optimizer): the selected learning rate, final and best loss (median,
-    interquartile range over seeds and starts of the selected point), median steps to
-    tolerance, diverged and escaped fractions over the selected runs, and grid size."""
+    """One row per (problem, optimizer) of ``res`` (see the module docstring): ``problem,
+    kind, optimizer, algorithm, schedule, learning_rate`` (the peak of a schedule),
+    ``point`` (the other gridded values), ``grid_size, grid_edge, grid_edge_at``, the
+    reported ``runs`` and ``seeds``, ``diverged`` (count) and ``diverged_fraction``,
+    ``METRIC_STAT`` for the kind's metrics, and ``steps_to_tol_median``,
+    ``reached_fraction``, ``escaped_fraction`` where they apply."""
     rows = []
     r = res.runs
+    _, reported = _inputs.seeds(res)
     for problem in _inputs.problems(res):
         pr = r[r["problem"].astype(str) == problem]
+        task = bool(_inputs.is_task(pr).any())
+        has_min, bounded = (False, True) if task else _inputs.surface_kind(res, problem)
         for opt in _inputs.optimizers(res):
             g = pr[pr["optimizer"].astype(str) == opt]
             if g.empty:
                 continue
             sel = g[g["selected"].astype(bool)]
-            fin = sel["final_loss"].astype(float).to_numpy()
-            best = sel["best_loss"].astype(float).to_numpy()
-            tol = sel["steps_to_tol"].astype(float)
-            row = {
+            rep = sel[sel["seed"].isin(reported)]
+            div = rep["diverged"].astype(bool)
+            edges = edge(g, sel)
+            row: dict[str, Any] = {
                 "problem": problem,
+                "kind": "task" if task else "surface",
                 "optimizer": opt,
                 "algorithm": str(g["algorithm"].iloc[0]) if "algorithm" in g else opt,
+                "schedule": _inputs.schedule_text(g),
                 "learning_rate": float(sel["learning_rate"].iloc[0]) if len(sel) else np.nan,
-                "final_loss_median": _q(fin, 0.5),
-                "final_loss_q25": _q(fin, 0.25),
-                "final_loss_q75": _q(fin, 0.75),
-                "best_loss_median": _q(best, 0.5),
-                "steps_to_tol_median": float(tol.median()) if tol.notna().any() else np.nan,
-                "reached_fraction": float(tol.notna().mean()) if len(sel) else np.nan,
-                "diverged_fraction": float(sel["diverged"].astype(bool).mean()),
-                "escaped_fraction": float(sel["escaped"].astype(bool).mean()),
-                "runs": len(sel),
+                "point": _point(g, sel),
                 "grid_size": int(g["grid_index"].nunique()),
+                "grid_edge": bool(edges),
+                "grid_edge_at": "; ".join(edges),
+                "runs": len(rep),
+                "seeds": int(rep["seed"].nunique()),
+                "diverged": int(div.sum()),
+                "diverged_fraction": float(div.mean()) if len(rep) else np.nan,
             }
-            if "val_loss" in g.columns and _inputs.is_task(g).any():
-                row["val_loss_median"] = _q(sel["val_loss"].astype(float).to_numpy(), 0.5)
-                row["test_accuracy_median"] = _q(sel["test_accuracy"].astype(float).to_numpy(), 0.5)
+            kept = rep[~div.to_numpy()]
+            for metric in (*SURFACE_METRICS, *TASK_METRICS) if task else SURFACE_METRICS:
+                values = kept[metric] if metric in kept else pd.Series(dtype=float)
+                for k, v in mean_ci(values.astype(float)).items():
+                    row[f"{metric}_{k}"] = v
+            tol = rep["steps_to_tol"].astype(float)
+            row["steps_to_tol_median"] = (
+                float(tol.median()) if has_min and tol.notna().any() else np.nan
+            )
+            row["reached_fraction"] = float(tol.notna().mean()) if has_min and len(rep) else np.nan
+            escaped = rep["escaped"].astype(bool)
+            row["escaped_fraction"] = float(escaped.mean()) if not bounded and len(rep) else np.nan
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _q(v: np.ndarray, q: float) -> float:
-    v = v[~np.isnan(v)]
-    return float(np.quantile(v, q)) if v.size else float("nan")
+def edge_warning(table: pd.DataFrame, shown: int = 3) -> str | None:
+    """One line naming the selections at the edge of their grid (``grid_edge``), or None.
 
-
-_TEX = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def tex_escape(s: str) -> str:
-    """Escape LaTeX's special characters: ``"a_b & 5%"`` -> ``"a\\_b \\& 5\\%"``."""
-    return "".join(_TEX.get(ch, ch) for ch in str(s))
-
-
-def _num(x: float) -> str:
-    s = fmt(x)
-    if s == "–":
-        return "--"
-    if "e" in s:
-        m, e = s.split("e")
-        return f"${m}\\times10^{{{int(e)}}}$"
-    return s
-
-
-def to_latex(table: pd.DataFrame) -> str:
-    """A booktabs table (needs ``\\usepackage{booktabs}``) of :func:`summary`."""
-    head = (
-        "Problem",
-        "Optimizer",
-        "lr",
-        "Final loss",
-        "IQR",
-        "Best loss",
-        "Steps to tol.",
-        "Div.",
-        "Esc.",
-        "Grid",
+    Example:
+        >>> t = pd.DataFrame({"problem": ["p"], "optimizer": ["sgd"], "grid_edge": [True],
+        ...                   "grid_edge_at": ["learning_rate largest of 7"]})
+        >>> print(edge_warning(t))  # doctest: +ELLIPSIS
+        1 selected grid point at the edge of its grid: p x sgd (learning_rate largest of 7); ...
+    """
+    if table.empty or not table["grid_edge"].any():
+        return None
+    edges = table[table["grid_edge"].astype(bool)]
+    named = [f"{r.problem} x {r.optimizer} ({r.grid_edge_at})" for r in edges.itertuples()]
+    more = f" and {len(named) - shown} more" if len(named) > shown else ""
+    n = len(named)
+    points, their = ("points", "their") if n > 1 else ("point", "its")
+    return (
+        f"{n} selected grid {points} at the edge of {their} grid: {'; '.join(named[:shown])}"
+        f"{more}; widen the grid (summary.csv: grid_edge)"
     )
-    lines = [
-        "% optbench summary: median over seeds and starts of the selected grid point",
-        r"\begin{tabular}{llrrlrrrrr}",
-        r"\toprule",
-        " & ".join(head) + r" \\",
-        r"\midrule",
-    ]
-    last = None
-    for _, r in table.iterrows():
-        prob = tex_escape(r["problem"]) if r["problem"] != last else ""
-        if last is not None and r["problem"] != last:
-            lines.append(r"\addlinespace")
-        last = r["problem"]
-        cells = [
-            prob,
-            tex_escape(r["optimizer"]),
-            _num(r["learning_rate"]),
-            _num(r["final_loss_median"]),
-            f"[{_num(r['final_loss_q25'])}, {_num(r['final_loss_q75'])}]",
-            _num(r["best_loss_median"]),
-            _num(r["steps_to_tol_median"]),
-            f"{r['diverged_fraction']:.0%}".replace("%", r"\%"),
-            f"{r['escaped_fraction']:.0%}".replace("%", r"\%"),
-            str(int(r["grid_size"])),
-        ]
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", ""]
-    return "\n".join(lines)

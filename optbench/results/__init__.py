@@ -2,15 +2,17 @@
 
 A results folder holds ``runs.csv`` (one row per run), ``curves.csv`` (loss and metrics
 against the step), ``trajectories.csv`` (the 2-D paths, for animations), ``config.toml``
-(the resolved config) and ``meta.json`` (versions, machine, config hash, timings). The
-columns, dtypes and meta keys are defined once, in :mod:`.schema`; files are written
-atomically by :mod:`.files`; tidy curves are built by :mod:`.records`.
+(the resolved config), ``meta.json`` (versions, machine, config hash, timings) and
+``profiles.csv``/``scores.csv`` (time-to-target, performance profiles, scores: recomputed
+from the others by :mod:`.scoring`). The columns, dtypes and meta keys are defined once, in
+:mod:`.schema`; files are written atomically by :mod:`.files`; tidy curves are built by
+:mod:`.records`.
 """
 
 from __future__ import annotations
 
 import json
-import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,20 +21,19 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
-from optbench._errors import ConfigError
-from optbench.results import schema
+from optbench.results import checks, schema, scoring
 from optbench.results.files import (
     atomic_path,
     concat,
     drop_parts,
     load_part,
-    prepare_folder,
     save_part,
     toml_safe,
     write_bytes,
     write_csv,
     write_text,
 )
+from optbench.results.folder import prepare_folder
 from optbench.results.schema import FILES
 
 __all__ = [
@@ -46,9 +47,11 @@ __all__ = [
     "prepare_folder",
     "save_part",
     "schema",
+    "scoring",
     "select",
     "write_bytes",
     "write_csv",
+    "write_scoring",
     "write_text",
 ]
 
@@ -73,8 +76,15 @@ class Results:
     config: dict[str, Any]
     path: Path | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        # integer problem parameters stay integers where another problem lacks them
+        ints = schema.integer_params(self.config or {})
+        if ints and any(c in self.runs and self.runs[c].dtype != np.int64 for c in ints):
+            self.runs = schema.normalize(self.runs, ints)
+
     def save(self, out: str | Path) -> Path:
-        """Write the five files into ``out`` (created if needed), each atomically."""
+        """Write the files of :data:`FILES` into ``out`` (created if needed), each
+        atomically; ``profiles.csv`` and ``scores.csv`` are computed here."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         write_csv(folder / schema.RUNS, self.runs)
@@ -82,8 +92,13 @@ class Results:
         write_csv(folder / schema.TRAJECTORIES, self.trajectories)
         write_text(folder / schema.CONFIG, tomli_w.dumps(toml_safe(self.config)))
         write_text(folder / schema.META, json.dumps(self.meta, indent=2, default=str) + "\n")
+        write_scoring(folder, self)
         self.path = folder
         return folder
+
+    def scoring(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(profiles, scores)`` of these results (:func:`.scoring.compute`)."""
+        return scoring.compute(self.runs, self.curves, self.config or {})
 
     def problem(self, label: str) -> dict[str, Any]:
         """The resolved config entry of the problem labelled ``label``."""
@@ -107,32 +122,35 @@ class Results:
 def load(folder: str | Path) -> Results:
     """Read a results folder written by :func:`optbench.run` or :meth:`Results.save`."""
     folder = Path(folder)
-    if not (folder / schema.RUNS).is_file():
-        raise ConfigError(
-            "not a results folder (no runs.csv); give a folder written by `optbench run`",
-            file=str(folder),
-        )
-
-    def csv(name: str) -> pd.DataFrame:
-        path = folder / name
-        if not path.is_file() or path.stat().st_size == 0:
-            return pd.DataFrame()
-        return schema.normalize(pd.read_csv(path))
-
-    meta_path, config_path = folder / schema.META, folder / schema.CONFIG
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    config = tomllib.loads(config_path.read_text()) if config_path.is_file() else {}
-    return Results(
-        csv(schema.RUNS), csv(schema.CURVES), csv(schema.TRAJECTORIES), meta, config, folder
-    )
+    # every file checked: missing, empty, truncated or damaged is a ConfigError naming it
+    return Results(*checks.read_folder(folder), folder)
 
 
-def select(runs: pd.DataFrame) -> pd.Series:
+def write_scoring(folder: str | Path, results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write ``profiles.csv`` and ``scores.csv`` of ``results`` into ``folder`` (atomically;
+    infinite times and ratios empty); returns ``(profiles, scores)`` with infinities."""
+    folder = Path(folder)
+    prof, scores = results.scoring()
+    write_csv(folder / schema.PROFILES, scoring.for_csv(prof))
+    write_csv(folder / schema.SCORES, scores)
+    return prof, scores
+
+
+def select(runs: pd.DataFrame, seeds: Sequence[int] | None = None) -> pd.Series:
     """Mark, per (problem, optimizer), the grid point with the lowest mean final loss.
 
-    The mean runs over seeds and starts; diverged runs (and NaN) count as +inf; ties go to
+    The mean runs over seeds and starts (only the ``seeds`` given, the config's
+    ``selection_seeds``; default all); diverged runs (and NaN) count as +inf; ties go to
     the smaller learning rate. Tasks rank by ``val_loss`` when it was measured (never by the
-    test set). Returns a boolean Series aligned with ``runs``.
+    test set). Every run of the chosen grid point is marked, whatever its seed. Returns a
+    boolean Series aligned with ``runs``.
+
+    Example:
+        >>> runs = pd.DataFrame({"problem": "p", "optimizer": "o", "grid_index": [0, 0, 1, 1],
+        ...                      "learning_rate": [0.1, 0.1, 1.0, 1.0], "seed": [0, 1, 0, 1],
+        ...                      "final_loss": [1.5, 0.1, 1.0, 1.0], "diverged": False})
+        >>> select(runs).tolist(), select(runs, seeds=[0]).tolist()
+        ([True, True, False, False], [False, False, True, True])
     """
     selected = pd.Series(False, index=runs.index)
     if runs.empty:
@@ -143,6 +161,9 @@ def select(runs: pd.DataFrame) -> pd.Series:
         score = score.mask(runs["task"].notna() & val.notna(), val)
     score = score.where(~runs["diverged"].astype(bool) & np.isfinite(score), np.inf)
     frame = runs.assign(_score=score)
+    if seeds is not None:
+        chosen = frame["seed"].isin(list(seeds))
+        frame = frame.assign(_score=frame["_score"].where(chosen))
     for _, group in frame.groupby(["problem", "optimizer"], sort=False):
         means = group.groupby("grid_index").agg(
             score=("_score", "mean"), lr=("learning_rate", "first")

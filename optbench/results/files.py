@@ -1,18 +1,26 @@
-"""Results files: atomic writes, the per-group parts that resume reads, the folder's guard.
+"""Results files: atomic writes, the marker's list of them, the per-group parts resume reads.
 
-Every file is written atomically (a temporary file beside it, then a rename), so a reader
-never sees half a file and an interrupted sweep leaves only whole files behind. While a
-sweep runs, each finished (problem, optimizer) group is kept in ``.parts/``; that is what
-``resume`` picks up after an interruption.
+Every file is written atomically (a temporary file beside it, named ``.optbench-tmp-*``,
+then a rename), so a reader never sees half a file and an interrupted sweep leaves only
+whole files behind; inside :func:`together` several files are replaced as one (all or
+none). Every file written into a marked results folder (see :mod:`.folder`) is listed in
+its marker, so that ``overwrite`` deletes only what optbench wrote. While a sweep runs, each
+finished (problem, optimizer) group is kept in ``.parts/``; that is what ``resume`` picks up
+after an interruption. A file system that refuses a write (full, read-only, a name too
+long, a path through a regular file) is a :class:`~optbench.ConfigError` naming the file and
+the fix (:mod:`.checks`, which also reads results files carefully).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,15 +29,80 @@ import numpy as np
 import pandas as pd
 
 from optbench._errors import ConfigError
-from optbench.results.schema import FILES, normalize
+from optbench.results.checks import REASONS, read_csv, storage_error
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 PARTS = ".parts"
+MARKER = ".optbench"
+"""The file that marks a results folder as optbench's (see :mod:`.folder`)."""
+TMP_PREFIX = ".optbench-tmp-"
+"""Temporary files start with this; the next run removes any a killed process left."""
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_PART_FILES = ("runs.csv", "curves.csv", "trajectories.csv", "group.json")
+_MAX_NAME = 120  # part folder names longer than this are shortened (file systems allow 255)
+
+
+def make_folder(folder: Path) -> None:
+    """``mkdir -p folder``, or a :class:`ConfigError` saying why the folder cannot be made."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except ValueError:  # an embedded NUL
+        raise ConfigError(
+            "is not a valid folder name; choose another --out", file=repr(str(folder))
+        ) from None
+    except OSError as err:
+        raise storage_error(err, folder, "create this folder") from None
+    if not folder.is_dir():
+        raise ConfigError("exists and is not a folder; choose another --out", file=str(folder))
 
 
 # --------------------------------------------------------------------------- atomic files
+
+_staged = threading.local()
+
+
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """Replace every file written in this block (in this thread) as one, at its end.
+
+    Each write goes to its temporary file as usual; the renames wait until the block ends
+    and then happen in a row (with Ctrl-C held back), so a failure or an interruption
+    anywhere in the block (a full disk on the third file) leaves every old file as it was
+    and no temporary file behind.
+    """
+    outer = getattr(_staged, "pending", None)
+    pending: list[tuple[Path, Path]] = []
+    _staged.pending = pending if outer is None else outer
+    try:
+        yield
+    except BaseException:
+        if outer is None:
+            for tmp, _ in pending:
+                tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        if outer is None:
+            _staged.pending = None
+    if outer is None:
+        with _no_sigint():
+            for tmp, path in pending:
+                os.replace(tmp, path)
+                _record(path)
+
+
+@contextlib.contextmanager
+def _no_sigint() -> Iterator[None]:
+    main = threading.current_thread() is threading.main_thread()
+    if not main or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @contextlib.contextmanager
@@ -37,19 +110,68 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path`` that replaces it when the block succeeds.
 
     The temporary name keeps the suffix, so writers that infer the format from it (such
-    as matplotlib's ``savefig``) work unchanged. On failure nothing is left behind.
+    as matplotlib's ``savefig``) work unchanged. On failure nothing is left behind; a file
+    system error (full, read-only, ...) becomes a :class:`ConfigError` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
+    make_folder(path.parent)
+    stem = path.stem[:40]
     try:
-        yield Path(tmp)
+        fd, name = tempfile.mkstemp(
+            dir=path.parent, prefix=f"{TMP_PREFIX}{stem}-", suffix=path.suffix
+        )
+    except OSError as err:
+        raise storage_error(err, path) from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes private files; results are shared
+        pending = getattr(_staged, "pending", None)
+        if pending is not None:
+            pending.append((tmp, path))
+            return
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in REASONS:
+            raise storage_error(err, path) from None
         raise
+    _record(path)
+
+
+def _record(path: Path) -> None:
+    """List ``path`` in the marker of the results folder it lies in (up to 3 levels up)."""
+    root = path.parent
+    for _ in range(3):
+        if is_regular(root / MARKER):
+            rel = path.relative_to(root)
+            if rel.parts[0] != PARTS and rel.name != MARKER:
+                append_line(root / MARKER, {"file": rel.as_posix()})
+            return
+        root = root.parent
+
+
+def is_regular(path: Path) -> bool:
+    """A regular file, not a link to one (a link planted in a results folder could point
+    anywhere: optbench never writes through one)."""
+    return path.is_file() and not path.is_symlink()
+
+
+def append_line(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line to ``path`` (one ``write`` in append mode: concurrent writers
+    never interleave); a file system error is ignored (the record is a convenience)."""
+    data = (json.dumps(record, sort_keys=True) + "\n").encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | NOFOLLOW)  # never into a link's target
+    except OSError:
+        return
+    try:
+        os.write(fd, data)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -65,9 +187,11 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """Write a DataFrame as CSV atomically; floats in their shortest exact form (``repr``:
-    reading the file back gives the same float64 values)."""
-    write_text(path, frame.to_csv(index=False))
+    """Write a DataFrame as CSV atomically, streamed in chunks (never the whole text in
+    memory); floats in their shortest exact form (``repr``: reading the file back gives the
+    same float64 values)."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, lineterminator="\n", chunksize=100_000)
 
 
 def toml_safe(data: Any) -> Any:
@@ -85,7 +209,11 @@ def toml_safe(data: Any) -> Any:
 
 
 def part_dir(folder: Path, key: str) -> Path:
-    """The folder of one finished group inside ``folder/.parts``."""
+    """The folder of one finished group inside ``folder/.parts`` (a long key is shortened,
+    keeping a digest of the whole, so every name fits the file system)."""
+    if len(key.encode()) > _MAX_NAME:
+        digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+        key = key.encode()[: _MAX_NAME - 13].decode(errors="ignore") + "-" + digest
     return folder / PARTS / key
 
 
@@ -106,67 +234,25 @@ def save_part(
 
 
 def load_part(folder: Path, key: str, group_hash: str) -> tuple[pd.DataFrame, ...] | None:
-    """A finished group of the same config (same hash), or None."""
+    """A finished group of the same config (same hash), or None (also when any of its
+    files is damaged: the group is then run again)."""
     where = part_dir(folder, key)
     try:
         info = json.loads((where / "group.json").read_text())
     except (OSError, ValueError):
         return None
-    if info.get("hash") != group_hash:
+    if not isinstance(info, dict) or info.get("hash") != group_hash:
         return None
-
-    def csv(name: str) -> pd.DataFrame:
-        try:
-            return normalize(pd.read_csv(where / name))
-        except pd.errors.EmptyDataError:
-            return pd.DataFrame()
-
-    return csv("runs.csv"), csv("curves.csv"), csv("trajectories.csv"), info
-
-
-def prepare_folder(folder: Path, *, overwrite: bool, resume: bool) -> None:
-    """Make ``folder`` ready for a sweep: refuse to touch an existing folder unless asked.
-
-    ``overwrite`` empties a previous results folder (only one that optbench wrote);
-    ``resume`` keeps it so that finished groups are skipped.
-    """
-    if overwrite and resume:
-        raise ConfigError("give --overwrite or --resume, not both", key="--overwrite")
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError("exists and is not a folder; choose another --out", file=str(folder))
-    if folder.is_dir() and any(folder.iterdir()):
-        ours = any((folder / n).exists() for n in (*FILES, PARTS))
-        if resume:
-            if not ours:
-                raise ConfigError(
-                    "is not an optbench results folder; nothing to resume", file=str(folder)
-                )
-            return
-        if not overwrite:
-            raise ConfigError(
-                "already exists; pass --overwrite to replace it or --resume to finish it",
-                file=str(folder),
-            )
-        if not ours:
-            raise ConfigError(
-                "is not an optbench results folder, refusing to overwrite it; choose another --out",
-                file=str(folder),
-            )
-        _clear(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        frames = [read_csv(where / n) for n in _PART_FILES[:3]]
+    except ConfigError:
+        return None
+    return (*frames, info)
 
 
 def drop_parts(folder: Path) -> None:
     """Remove the per-group copies once the sweep is complete (the top files hold it all)."""
     shutil.rmtree(folder / PARTS, ignore_errors=True)
-
-
-def _clear(folder: Path) -> None:
-    for child in folder.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
 
 
 def concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:

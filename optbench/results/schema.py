@@ -29,7 +29,8 @@ import pandas as pd
 
 RUNS, CURVES, TRAJECTORIES = "runs.csv", "curves.csv", "trajectories.csv"
 CONFIG, META = "config.toml", "meta.json"
-FILES = (RUNS, CURVES, TRAJECTORIES, CONFIG, META)
+PROFILES, SCORES = "profiles.csv", "scores.csv"
+FILES = (RUNS, CURVES, TRAJECTORIES, CONFIG, META, PROFILES, SCORES)
 """The files every results folder holds (rendering adds GIFs, figures and the report)."""
 
 # --------------------------------------------------------------------------- runs.csv
@@ -42,11 +43,14 @@ RUN_OPTIMIZER = ("optimizer", "algorithm")
 RUN_INDEX = ("grid_index", "seed", "start")
 #: The outcome of every run, in order.
 OUTCOME = ("final_loss", "best_loss", "steps_to_tol", "diverged", "escaped", "stop_step")
-#: Training tasks' final metrics, after the outcome.
-TASK_METRICS = ("final_train_loss", "val_loss", "test_loss", "test_accuracy")
+#: Training tasks' final metrics, after the outcome (``val_accuracy``: NaN for regression).
+TASK_METRICS = ("final_train_loss", "val_loss", "test_loss", "test_accuracy", "val_accuracy")
 SELECTED = "selected"
 KINDS = ("surface", "task")
 PARAM_PREFIX, START_PREFIX = "param_", "start_"
+#: The schedule of a scheduled optimizer: ``schedule`` (its kind) and ``schedule_spec``
+#: (its whole table as JSON, see :func:`schedule_spec`).
+SCHEDULE, SCHEDULE_SPEC = "schedule", "schedule_spec"
 
 
 def hyperparameter_columns(runs: pd.DataFrame) -> list[str]:
@@ -57,17 +61,34 @@ def hyperparameter_columns(runs: pd.DataFrame) -> list[str]:
         c
         for c in runs.columns
         if c not in fixed
-        and not c.startswith((PARAM_PREFIX, START_PREFIX))
+        and not c.startswith((PARAM_PREFIX, START_PREFIX, SCHEDULE))
         and pd.api.types.is_numeric_dtype(runs[c])
     ]
     return sorted(cols, key=lambda c: c != "learning_rate")
+
+
+def schedule_spec(spec: Mapping[str, Any]) -> str:
+    """A schedule table as the ``schedule_spec`` column holds it: compact, sorted JSON.
+
+    Example:
+        >>> schedule_spec({"warmup": 100, "kind": "cosine"})
+        '{"kind":"cosine","warmup":100}'
+    """
+    return json.dumps(dict(spec), sort_keys=True, separators=(",", ":"), default=str)
 
 
 # --------------------------------------------------------------------------- curves.csv
 
 CURVE_INDEX = ("run_id", "step", "epoch")
 SURFACE_CURVES = ("loss",)
-TASK_CURVES = ("train_loss", "val_loss", "test_loss", "test_accuracy", "grad_norm_h0")
+TASK_CURVES = (
+    "train_loss",
+    "val_loss",
+    "test_loss",
+    "test_accuracy",
+    "val_accuracy",
+    "grad_norm_h0",
+)
 TRAJECTORY_COLUMNS = ("run_id", "step", "x", "y")
 
 # --------------------------------------------------------------------------- dtypes
@@ -78,22 +99,50 @@ of a sweep that mixes dataset and step tasks)."""
 NULLABLE_INTEGER = ("steps_to_tol",)
 """Integer columns that are always nullable ``Int64`` (empty where never reached)."""
 BOOLEAN = ("diverged", "escaped", "selected")
+LABELS = ("problem", "optimizer")
+"""Label columns: never missing, so an empty label (read back from CSV as NaN) is ``""``."""
 
 
-def normalize(frame: pd.DataFrame) -> pd.DataFrame:
-    """The schema's dtypes for the columns ``frame`` has (a new frame; others unchanged)."""
+def normalize(frame: pd.DataFrame, integers: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The schema's dtypes for the columns ``frame`` has (a new frame; others unchanged).
+
+    ``integers``: more integer columns (such as :func:`integer_params` of the config), kept
+    integers, nullable where some rows have none.
+    """
     out = frame.copy()
+    for col in LABELS:
+        if col in out and out[col].isna().any():
+            out[col] = out[col].fillna("")
     for col in BOOLEAN:
         if col in out and out[col].dtype != bool:
             out[col] = out[col].astype("boolean").fillna(False).astype(bool)
-    for col in (*INTEGER, *NULLABLE_INTEGER):
+    for col in (*INTEGER, *NULLABLE_INTEGER, *integers):
         if col not in out or out[col].dtype == np.int64:
+            continue
+        if col in integers and not pd.api.types.is_numeric_dtype(out[col]):
             continue
         if col in NULLABLE_INTEGER or out[col].isna().any():
             out[col] = pd.array(out[col].to_numpy(dtype=object), dtype="Int64")
         else:
             out[col] = out[col].astype(np.int64)
     return out
+
+
+def integer_params(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``param_NAME`` columns whose values are integers in every problem of ``config``
+    (the resolved config keeps TOML's integers apart from its floats): they stay integers
+    in ``runs.csv`` when a problem without that parameter leaves them empty.
+
+    Example:
+        >>> integer_params({"problem": [{"params": {"length": 50, "lr": 1.0}}, {}]})
+        ('param_length',)
+    """
+    kinds: dict[str, bool] = {}
+    for p in config.get("problem", []) or []:
+        for name, value in (p.get("params") or {}).items():
+            whole = isinstance(value, int | np.integer) and not isinstance(value, bool)
+            kinds[name] = kinds.get(name, True) and whole
+    return tuple(PARAM_PREFIX + name for name, whole in kinds.items() if whole)
 
 
 def empty_trajectories() -> pd.DataFrame:
@@ -107,8 +156,10 @@ VERSION_KEYS = ("optbench", "jax", "jaxlib", "numpy", "pandas", "python")
 """Package versions, flat keys of meta.json."""
 MACHINE_KEYS = ("platform", "machine", "processor", "cpu_count", "device_kind")
 RUN_KEYS = ("name", "config_hash", "date", "complete", "wall_s", "groups")
-GROUP_KEYS = ("problem", "optimizer", "runs", "steps", "compile_s", "run_s")
-"""The keys of each entry of ``meta["groups"]``."""
+GROUP_KEYS = ("problem", "optimizer", "runs", "steps", "compile_s", "run_s", "program")
+"""The keys of each entry of ``meta["groups"]``: ``compile_s`` is 0 where the group's
+program was reused (compiled by an earlier group of this process); groups with the same
+``program`` ran the same compiled program."""
 
 
 def versions(meta: Mapping[str, Any]) -> dict[str, str]:

@@ -8,6 +8,7 @@ Config table::
     start = [[-1.5, 2.0], [1.5, -0.5]]  # default: the surface's own start point(s)
     noise = 0.1                         # std of additive Gaussian gradient noise
     steps = 2000                        # default: the top-level steps
+    tolerance = 1e-4                    # default: the top-level tolerance
     params = { a = 1.0, b = 100.0 }
 """
 
@@ -23,7 +24,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from optbench import validate
+from optbench import compilation, validate
 from optbench._errors import ConfigError, closest
 from optbench.problems.base import (
     Batch,
@@ -59,7 +60,7 @@ class SurfaceProblem(Problem):
     """
 
     kind: ClassVar[str] = "surface"
-    keys: ClassVar[tuple[str, ...]] = ("start", "noise", "steps")
+    keys: ClassVar[tuple[str, ...]] = ("start", "noise", "steps", "tolerance")
 
     label: str
     surface: Surface = field(repr=False)
@@ -69,6 +70,7 @@ class SurfaceProblem(Problem):
     steps: int
     folder: str | None
     source: str
+    tolerance: float | None = None  # None: the top-level tolerance
 
     # ---------------------------------------------------------------- resolve
 
@@ -99,6 +101,17 @@ class SurfaceProblem(Problem):
             start = tuple(tuple(float(v) for v in p) for p in pts)
         noise = validate.number(raw.get("noise", 0.0), "noise", minimum=0.0)
         steps = validate.integer(raw.get("steps", context.steps), "steps", minimum=1)
+        tolerance = None
+        if "target" in raw:
+            raise ConfigError("surfaces take `tolerance` (or escape), not `target`", key="target")
+        if "tolerance" in raw:
+            tolerance = validate.number(raw["tolerance"], "tolerance", minimum=0.0)
+            if surface.min_value is None:
+                raise ConfigError(
+                    f"surface {name!r} has no known minimum (its target is escaping); "
+                    "remove `tolerance`",
+                    key="tolerance",
+                )
         return cls(
             label=validate.string(raw.get("label", name), "label"),
             surface=surface,
@@ -108,6 +121,7 @@ class SurfaceProblem(Problem):
             steps=steps,
             folder=context.surfaces,
             source=_source(spec),
+            tolerance=tolerance,
         )
 
     # ---------------------------------------------------------------- pickling
@@ -163,7 +177,14 @@ class SurfaceProblem(Problem):
             d["noise"] = self.noise
         if self.params:
             d["params"] = dict(self.params)
+        if self.tolerance is not None:
+            d["tolerance"] = self.tolerance
         return d
+
+    def tolerance_for(self, settings: Settings) -> float:
+        """The loss gap to the minimum that counts as reached: this problem's ``tolerance``,
+        else the sweep's."""
+        return settings.tolerance if self.tolerance is None else self.tolerance
 
     def identity(self) -> dict[str, Any]:
         """The resolved table and what defines the surface (its file's contents)."""
@@ -182,7 +203,7 @@ class SurfaceProblem(Problem):
             self.steps,
             hashlib.sha1(events.tobytes()).hexdigest(),
             self.noise > 0,
-            settings.tolerance,
+            self.tolerance_for(settings),
             settings.dtype,
             optimizer_key(optimizer),
         )
@@ -204,16 +225,32 @@ class SurfaceProblem(Problem):
             batch.optimizer.factory(self.steps),
             events=events,
             noise=self.noise,
-            tolerance=settings.tolerance,
+            tolerance=self.tolerance_for(settings),
             record_x=self.surface.dim == 2,
         )
+        # Everything the compiled code depends on besides its arguments (hyperparameters,
+        # seeds, start points): the surface object itself (its function, box and minimum,
+        # built once per parameter set), the recorded steps, the noise level, the tolerance,
+        # the optimizer's structure, the dtype and the number of runs.
+        key = (
+            self.kind,
+            self.surface,
+            events.tobytes(),
+            self.noise,
+            self.tolerance_for(settings),
+            settings.dtype,
+            optimizer_key(batch.optimizer),
+            batch.size,
+        )
         with jax.enable_x64(settings.dtype == "float64"):
-            t0 = time.perf_counter()
-            compiled = jax.jit(program).lower(hp, seeds, x0).compile()
+            compiled, compile_s, _ = compilation.program(
+                key, lambda: jax.jit(program).lower(hp, seeds, x0)
+            )
             t1 = time.perf_counter()
             out = jax.block_until_ready(compiled(hp, seeds, x0))
             t2 = time.perf_counter()
-        return Outputs(jax.tree.map(np.asarray, out), t1 - t0, t2 - t1)
+        arrays = jax.tree.map(np.asarray, out)
+        return Outputs(arrays, compile_s, t2 - t1, compilation.program_id(key))
 
     def rows(self, batch: Batch, outputs: Outputs, run_ids: np.ndarray) -> Columns:
         """Start coordinates and outcome per run; the loss curve; 2-D trajectories."""

@@ -9,7 +9,7 @@ Example:
     ('epochs', 320)
 """
 
+from optbench.problems.tasks.plan import TaskResult
 from optbench.problems.tasks.registry import Task, defaults, describe, get, names
-from optbench.problems.tasks.train import TaskResult
 
 __all__ = ["Task", "TaskResult", "defaults", "describe", "get", "names"]

@@ -8,6 +8,7 @@ Config table::
     epochs = 20                      # dataset tasks (default 10); step tasks take ``steps``
     batch_size = 64                  # default 64
     params = { dropout = 0.3 }
+    target = { metric = "val_accuracy", value = 0.95 }   # time-to-target (or val_loss)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from optbench.problems.base import (
 )
 from optbench.results.records import records
 from optbench.results.schema import TASK_METRICS
+from optbench.results.scoring import TARGET_METRICS
 
 if TYPE_CHECKING:
     from optbench.config import OptimizerConfig
@@ -43,8 +45,11 @@ if TYPE_CHECKING:
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 64
 #: Evaluation points per run when ``log_every`` is not given (each evaluates the
-#: validation and test sets).
+#: validation and test sets): dataset tasks get one per epoch up to this many...
 CURVE_POINTS = 50
+#: ... and step tasks this many: each evaluates 2,000 sequences, which at 50 points cost
+#: about as much as the training itself (the adding LSTM, 2,000 steps; measured).
+STEP_CURVE_POINTS = 20
 #: Task parameters that are numbers a program can trace (the others change its shapes or
 #: structure): what :meth:`TaskProblem.program_key` leaves out.
 TRACED_PARAMS = frozenset({"dropout", "l1", "l2", "augment"})
@@ -55,7 +60,7 @@ class TaskProblem(Problem):
     """A resolved training task (see the module docstring)."""
 
     kind: ClassVar[str] = "task"
-    keys: ClassVar[tuple[str, ...]] = ("steps", "epochs", "batch_size")
+    keys: ClassVar[tuple[str, ...]] = ("steps", "epochs", "batch_size", "target")
 
     label: str
     task: Task = field(repr=False)
@@ -63,6 +68,7 @@ class TaskProblem(Problem):
     steps: int | None  # step tasks (``adding``)
     epochs: int | None  # dataset tasks
     batch_size: int
+    target: Mapping[str, Any] | None = None  # {"metric": ..., "value": ...}
 
     @classmethod
     def resolve(cls, raw: Mapping[str, Any], context: ResolveContext) -> TaskProblem:
@@ -70,7 +76,7 @@ class TaskProblem(Problem):
         from optbench.problems import tasks
 
         name = validate.choice(raw["task"], "task", tasks.names(), what="task")
-        for key in ("start", "noise"):
+        for key in ("start", "noise", "tolerance"):
             if key in raw:
                 raise ConfigError(f"tasks take no `{key}`; remove it", key=key)
         params = validate.table(raw.get("params", {}), "params", example="params = { l2 = 1e-4 }")
@@ -97,6 +103,7 @@ class TaskProblem(Problem):
             steps=steps,
             epochs=epochs,
             batch_size=batch_size,
+            target=_target(raw["target"], task) if "target" in raw else None,
         )
         problem.optimizer_steps()  # checks the batch size against the data set
         return problem
@@ -138,11 +145,14 @@ class TaskProblem(Problem):
                 d[key] = getattr(self, key)
         if self.params:
             d["params"] = dict(self.params)
+        if self.target is not None:
+            d["target"] = dict(self.target)
         return d
 
     def identity(self) -> dict[str, Any]:
-        """The resolved table: the task's code is covered by the optbench version."""
-        return self.to_dict()
+        """The resolved table but the target (it scores the runs, it does not change them):
+        the task's code is covered by the optbench version."""
+        return {k: v for k, v in self.to_dict().items() if k != "target"}
 
     def program_key(self, optimizer: OptimizerConfig, settings: Settings) -> Hashable:
         """The task, its structural parameters (cell, width, batchnorm, activation, ...), the
@@ -161,7 +171,8 @@ class TaskProblem(Problem):
         )
 
     def _log_every(self, settings: Settings) -> int:
-        return settings.log_every or max(1, self.optimizer_steps() // CURVE_POINTS)
+        points = CURVE_POINTS if self.task.budget == "epochs" else STEP_CURVE_POINTS
+        return settings.log_every or max(1, self.optimizer_steps() // points)
 
     def run(self, batch: Batch, on_progress: OnProgress | None = None) -> Outputs:
         """The training program over the batch's runs (:mod:`.train`), chunk by chunk."""
@@ -176,6 +187,16 @@ class TaskProblem(Problem):
                 log_every=self._log_every(settings),
                 dtype=jnp.float64 if settings.dtype == "float64" else jnp.float32,
                 on_chunk=on_progress,
+                cache_key=(
+                    self.kind,
+                    self.name,
+                    tuple(sorted(self.params.items())),
+                    self.budget,
+                    self.batch_size,
+                    self._log_every(settings),
+                    settings.dtype,
+                    optimizer_key(batch.optimizer),
+                ),
             )
         arrays = {
             "step": np.asarray(res.step),
@@ -187,7 +208,7 @@ class TaskProblem(Problem):
         }
         if res.epoch is not None:
             arrays["epoch"] = np.asarray(res.epoch)
-        return Outputs(arrays, float(res.compile_s), float(res.run_s))
+        return Outputs(arrays, float(res.compile_s), float(res.run_s), res.program)
 
     def rows(self, batch: Batch, outputs: Outputs, run_ids: np.ndarray) -> Columns:
         """The outcome and final metrics per run; the curves at the evaluation points."""
@@ -209,3 +230,28 @@ class TaskProblem(Problem):
             index={"epoch": out["epoch"]} if "epoch" in out else None,
         )
         return Columns(runs, curves, pd.DataFrame(columns=["run_id", "step", "x", "y"]))
+
+
+def _target(raw: Any, task: Task) -> dict[str, Any]:
+    """``target = { metric = "val_loss" | "val_accuracy", value = V }``, checked: an
+    accuracy needs a classification task and a value in [0, 1], a loss a value >= 0."""
+    example = 'target = { metric = "val_loss", value = 0.1 }'
+    validate.table(raw, "target", example=example)
+    validate.keys(raw, ("metric", "value"), prefix="target.")
+    metric = validate.choice(
+        validate.required(raw, "metric", fix=f"e.g. {example}", prefix="target."),
+        "target.metric",
+        TARGET_METRICS,
+        what="target metric",
+    )
+    if metric == "val_accuracy" and getattr(task._model, "loss", "") == "mse":
+        raise ConfigError(
+            f'task {task.name!r} is a regression and records no accuracy; use metric = "val_loss"',
+            key="target.metric",
+        )
+    value = validate.required(raw, "value", fix=f"e.g. {example}", prefix="target.")
+    top = 1.0 if metric == "val_accuracy" else None
+    return {
+        "metric": metric,
+        "value": validate.number(value, "target.value", minimum=0.0, maximum=top),
+    }

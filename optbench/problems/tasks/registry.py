@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +14,8 @@ from optbench._errors import ConfigError
 from optbench.problems.tasks import data, models
 from optbench.problems.tasks.cells import CELLS
 from optbench.problems.tasks.layers import ACTIVATIONS
-from optbench.problems.tasks.train import TaskResult, train
+from optbench.problems.tasks.plan import TaskResult
+from optbench.problems.tasks.train import train
 
 # A parameter is (default, check): ``check(task, key, value)`` returns the clean value or
 # raises ConfigError. Each check is one call of optbench.validate, its message led by
@@ -181,6 +182,7 @@ class Task:
         log_every: int,
         dtype,
         on_chunk: Callable[[int, int], None] | None = None,
+        cache_key: Hashable | None = None,
     ) -> TaskResult:
         """Train one run per seed (``hparams[k][i]`` belongs to ``seeds[i]``), vmapped.
 
@@ -188,7 +190,10 @@ class Task:
         hyperparameters. ``budget``: epochs or steps (see :attr:`budget`). Curve points every
         ``log_every`` steps (dataset tasks: rounded down to whole epochs, at least one) and
         after the last step. ``on_chunk(done, total)`` is called after each chunk, in units
-        of the budget. See :mod:`optbench.problems.tasks.train` for the metrics.
+        of the budget. ``cache_key`` (optional) names the program in this process's cache
+        (:func:`optbench.compilation.program`): it must cover everything but the
+        hyperparameter values and seeds. See :mod:`optbench.problems.tasks.train` for the
+        metrics.
 
         Example:
             >>> import optax, numpy as np, jax.numpy as jnp
@@ -225,6 +230,7 @@ class Task:
             augment=p.get("augment", False),
             seq_length=p.get("length"),
             on_chunk=on_chunk,
+            cache_key=cache_key,
         )
 
 

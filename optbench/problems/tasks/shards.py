@@ -20,9 +20,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -33,12 +35,31 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+_FIXED: contextvars.ContextVar[int | None] = contextvars.ContextVar("shards", default=None)
+
+
 def workers() -> int:
-    """How many shards a group's runs are split into: the CPU cores this process may use."""
+    """How many shards a group's runs are split into: the CPU cores this process may use
+    (or the count fixed by :func:`fixed`)."""
+    count = _FIXED.get()
+    if count is not None:
+        return count
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def fixed(n_shards: int) -> Iterator[None]:
+    """Split runs into ``n_shards`` shards in this block (this thread), whatever the cores: a
+    cluster worker uses the driver's count, so a run's numbers do not depend on the machine
+    that ran it (float32 rounding follows the shard width)."""
+    token = _FIXED.set(max(1, int(n_shards)))
+    try:
+        yield
+    finally:
+        _FIXED.reset(token)
 
 
 def split(n_runs: int, n_shards: int | None = None) -> np.ndarray:

@@ -1,0 +1,305 @@
+"""Where a sweep's batches run: this process (over every local device), or Dask workers.
+
+An executor is handed the batches of a sweep (:func:`optbench.engine.batch`: resolved specs
+and numpy arrays, nothing compiled) and hands back each batch's outputs (numpy arrays) as
+it finishes; the driver turns them into rows and alone writes the results folder.
+
+- :class:`Local`, the default: the batches one after another in this process, each through
+  :func:`run_batch`: the problem's program over the batch's runs, which shard over the local
+  devices when JAX sees several (GPUs, or CPU devices forced with
+  ``XLA_FLAGS=--xla_force_host_platform_device_count=N``): :func:`on_devices`.
+- :class:`Dask`: one task per batch on a Dask cluster (``client.submit`` and
+  ``as_completed``), all submitted at once, so the scheduler keeps every worker busy. A
+  worker unpickles the batch (the problem rebuilds itself from the catalogue), compiles from
+  its own persistent compilation cache (``OPTBENCH_COMPILATION_CACHE`` in the worker's
+  environment; a shared folder can be given that way) and sends the arrays back. The runs of
+  a training task are split into the driver's shard count (:func:`optbench.problems.tasks.
+  shards.fixed`), so the numbers do not depend on which machine ran them. A worker that dies
+  costs its running batch, which the scheduler runs again elsewhere; a batch that raises is
+  re-raised on the driver with the worker's traceback; stopping (Ctrl-C, an error) cancels
+  what is still queued.
+
+:func:`connect` turns ``optbench.run(..., cluster=...)`` into an executor.
+
+Example:
+    >>> with connect(None) as executor:
+    ...     type(executor).__name__
+    'Local'
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+import signal
+import threading
+import traceback
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from optbench._errors import ConfigError
+from optbench.engine import execute
+from optbench.problems.base import Batch, OnProgress, Outputs
+from optbench.problems.tasks import shards
+
+#: How to install what ``cluster=`` needs: the one-line fix of the missing-extra error.
+INSTALL = 'pip install "optbench[dask]"'
+#: Seconds to wait for a scheduler named by its address before giving up.
+CONNECT_S = 20.0
+
+#: ``(index, batch)``: a batch of a sweep and the index of its group.
+Job = tuple[int, Batch]
+
+
+def run_batch(batch: Batch, on_progress: OnProgress | None = None) -> Outputs:
+    """:func:`optbench.engine.execute` with the batch's runs over every local device."""
+    return execute(on_devices(batch), on_progress)
+
+
+def on_devices(batch: Batch) -> Batch:
+    """The batch with its per-run arrays (seeds, traced hyperparameters) sharded over the
+    local devices along the run axis (``jax.sharding``), when JAX sees several; the program
+    follows its inputs (each device runs its share of the runs). It uses the largest device
+    count that divides the number of runs (all of them when it divides), and returns the
+    batch itself with one device, or when no count above one divides it. A program that
+    takes its inputs to the host first (the training tasks, which shard their runs over
+    the CPU cores instead) runs as it would with one device."""
+    import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devices = jax.local_devices()
+    n = math.gcd(batch.size, len(devices))
+    if n < 2:
+        return batch
+    runs = NamedSharding(Mesh(np.asarray(devices[:n]), ("runs",)), PartitionSpec("runs"))
+    with jax.enable_x64(batch.settings.dtype == "float64"):  # keep float64 values float64
+        hyperparameters = {k: jax.device_put(v, runs) for k, v in batch.hyperparameters.items()}
+        seed = jax.device_put(batch.seed, runs)
+    return replace(batch, seed=seed, hyperparameters=hyperparameters)
+
+
+class Executor:
+    """Runs the batches of a sweep (see the module docstring); a context manager that
+    releases what it holds (a cluster it started, a connection it opened) on exit."""
+
+    def results(
+        self, jobs: Iterable[Job], on_progress: OnProgress | None = None
+    ) -> Iterator[tuple[int, Outputs]]:
+        """Run ``jobs`` and yield ``(index, outputs)`` as each batch finishes.
+        ``on_progress(done, total)`` reports progress inside a batch, where there is any."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what this executor holds."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Local(Executor):
+    """The batches one after another in this process, over its devices (:func:`run_batch`)."""
+
+    def results(
+        self, jobs: Iterable[Job], on_progress: OnProgress | None = None
+    ) -> Iterator[tuple[int, Outputs]]:
+        """Run each job when it is asked for, in order (so a sweep's progress callback sees
+        each group start, its chunks, and its end, one group at a time)."""
+        for index, batch in jobs:
+            yield index, run_batch(batch, on_progress)
+
+
+class Dask(Executor):
+    """One task per batch on the Dask cluster of ``client`` (see the module docstring).
+
+    ``owned``: what :meth:`close` closes (the client, and a cluster started for this sweep);
+    a client that was handed in stays open.
+    """
+
+    def __init__(self, client: Any, owned: tuple[Any, ...] = ()):
+        self.client = client
+        self.owned = owned
+
+    def results(
+        self, jobs: Iterable[Job], on_progress: OnProgress | None = None
+    ) -> Iterator[tuple[int, Outputs]]:
+        """Submit every job, then yield each batch's outputs as it finishes (the progress
+        bar advances per finished batch; ``on_progress`` is not called). A batch that
+        raised is re-raised here, after the batches that finished before it; whatever is
+        still queued or running when this stops is cancelled."""
+        from distributed import as_completed
+
+        layout = shards.workers()  # the driver's: the workers split task runs the same way
+        token = uuid.uuid4().hex[:8]
+        pending: dict[str, tuple[int, Any]] = {}
+        finished = as_completed()
+        try:
+            for index, batch in jobs:
+                key = f"optbench-{token}-{index}-{batch.problem.label}-{batch.optimizer.label}"
+                future = self.client.submit(_work, batch, layout, key=key, pure=False)
+                pending[future.key] = (index, future)
+                finished.add(future)
+            for future in finished:
+                index, _ = pending.pop(future.key)
+                outcome = future.result()
+                future.release()
+                if isinstance(outcome, _Failed):
+                    outcome.reraise()
+                yield index, outcome
+        finally:
+            if pending:
+                self.client.cancel([f for _, f in pending.values()], force=True)
+
+    def close(self) -> None:
+        """Close the client and cluster this executor opened (in reverse order)."""
+        for thing in reversed(self.owned):
+            thing.close()
+
+
+def connect(cluster: Any = None) -> Executor:
+    """The executor for ``optbench.run(..., cluster=cluster)``.
+
+    ``None``: :class:`Local`. An int N: a local Dask cluster of N single-threaded worker
+    processes (spawned, not forked), closed with the executor. A string: the address of a
+    running Dask scheduler (``"tcp://host:8786"``). A ``distributed.Client`` (left open), or
+    a Dask cluster object (``LocalCluster``, ``dask_jobqueue.SLURMCluster``: anything with a
+    ``scheduler_address``). Raises :class:`~optbench.ConfigError` (one line) when Dask is not
+    installed, the value is none of these, or no scheduler answers at the address.
+    """
+    if cluster is None:
+        return Local()
+    check(cluster)
+    import distributed
+
+    if isinstance(cluster, distributed.Client):
+        return Dask(cluster)
+    if isinstance(cluster, str):
+        client = _client(cluster)
+        return Dask(client, (client,))
+    if not isinstance(cluster, int | np.integer):  # a cluster object
+        client = distributed.Client(cluster)
+        return Dask(client, (client,))
+    local = local_cluster(int(cluster))
+    client = distributed.Client(local)
+    return Dask(client, (local, client))
+
+
+def check(cluster: Any, key: str = "cluster") -> None:
+    """Raise the one-line :class:`~optbench.ConfigError` that :func:`connect` would for a
+    missing dask extra or a value of the wrong kind, without connecting or starting anything
+    (``key`` names the option in the message)."""
+    if cluster is None:
+        return
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError(f"running on Dask needs the dask extra; {INSTALL}", key=key) from None
+    if isinstance(cluster, bool) or not (
+        isinstance(cluster, int | str | np.integer | distributed.Client)
+        or hasattr(cluster, "scheduler_address")
+    ):
+        raise ConfigError(
+            "expected a scheduler address, a number of local workers, a distributed.Client "
+            f"or a Dask cluster, got {type(cluster).__name__}",
+            key=key,
+        )
+    if isinstance(cluster, str) and not cluster.strip():
+        raise ConfigError("give the scheduler's address, e.g. tcp://host:8786", key=key)
+    if isinstance(cluster, int | np.integer) and cluster < 1:
+        raise ConfigError(f"give at least 1 worker (got {cluster})", key=key)
+
+
+def local_cluster(n_workers: int) -> Any:
+    """A ``distributed.LocalCluster`` of ``n_workers`` spawned, single-threaded worker
+    processes (no dashboard, no memory limit: JAX's own allocations are not spill-able data),
+    quiet below errors, that leave Ctrl-C to this process (:func:`dask_setup`). What
+    ``--workers N`` starts."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            memory_limit=0,
+            silence_logs=logging.ERROR,
+            preload=[__name__],  # dask_setup below, in every worker (restarted ones too)
+        )
+
+
+def _client(address: str) -> Any:
+    """A client of the scheduler at ``address``, or a one-line error."""
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=CONNECT_S)
+    except (OSError, ValueError) as err:  # TimeoutError is an OSError
+        raise ConfigError(
+            f"no Dask scheduler answered at {address!r} ({err}); start one "
+            "(`dask scheduler`) or check the address",
+            key="cluster",
+        ) from None
+    return client
+
+
+# --------------------------------------------------------------------------- on a worker
+
+
+def dask_setup(worker: Any) -> None:
+    """Run by each worker of :func:`local_cluster` as it starts (a Dask preload): ignore
+    SIGINT. A Ctrl-C in the terminal reaches every process of its group; the driver alone
+    answers it (it cancels the queue and closes the cluster), instead of each worker dying
+    with a traceback of its own."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+_WORKER_READY = False
+
+
+def _work(batch: Batch, layout: int) -> Outputs | _Failed:
+    """A Dask task: one batch on this worker, its runs in the driver's shard ``layout``.
+    An exception comes back as a value (:class:`_Failed`), so the worker logs nothing and
+    the driver shows the traceback once."""
+    global _WORKER_READY
+    try:
+        if not _WORKER_READY:
+            from optbench import compilation
+
+            compilation.enable_default_cache()  # the worker's environment decides
+            _WORKER_READY = True
+        with shards.fixed(layout):
+            return run_batch(batch)
+    except Exception as err:
+        return _Failed(err)
+
+
+class _Failed:
+    """A batch's exception with its traceback from the worker (pickled with tblib, as Dask
+    sends its own), or its text when the exception cannot be pickled."""
+
+    def __init__(self, err: BaseException):
+        from tblib import pickling_support
+
+        pickling_support.install(err)  # the exception pickles with its traceback and causes
+        self.text = "".join(traceback.format_exception(err))
+        self.error: BaseException | None = err
+        try:
+            pickle.loads(pickle.dumps(err))
+        except Exception:
+            self.error = None
+
+    def reraise(self) -> None:
+        """Raise the worker's exception here, its traceback continuing into the worker."""
+        if self.error is not None:
+            raise self.error
+        raise RuntimeError(f"a batch failed on a Dask worker:\n{self.text}")

@@ -1,0 +1,68 @@
+"""A training program's layout: where the curve points fall, how the program is chunked, and
+the typed result of a group of runs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_CHUNKS = 20
+"""At most this many chunks (progress-bar updates) per call."""
+
+
+@dataclass
+class TaskResult:
+    """The outcome of a group of runs (R runs, P curve points), as numpy arrays."""
+
+    step: np.ndarray  # [P] optimizer step of each curve point
+    epoch: np.ndarray | None  # [P] for dataset tasks
+    curves: dict[str, np.ndarray]  # name -> [R, P]; NaN where not measured
+    final_train_loss: np.ndarray  # [R]
+    val_loss: np.ndarray  # [R]
+    test_loss: np.ndarray  # [R]
+    test_accuracy: np.ndarray  # [R]
+    val_accuracy: np.ndarray  # [R]
+    best_train_loss: np.ndarray  # [R]
+    diverged: np.ndarray  # [R] bool
+    stop_step: np.ndarray  # [R] int
+    compile_s: float
+    program: str  # the program's name in meta.json ("" when not cached)
+    run_s: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where the curve points fall and how the program is chunked."""
+
+    total_steps: int
+    steps_per_epoch: int | None  # None for step tasks
+    seg_units: int  # epochs (dataset) or steps (step tasks) per segment
+    n_points: int
+    points_per_chunk: int
+    n_chunks: int
+    budget: int
+
+    def point_steps(self) -> np.ndarray:
+        units = np.minimum(np.arange(1, self.n_points + 1) * self.seg_units, self.budget)
+        return units * (self.steps_per_epoch or 1)
+
+    def point_epochs(self) -> np.ndarray | None:
+        if self.steps_per_epoch is None:
+            return None
+        return np.minimum(np.arange(1, self.n_points + 1) * self.seg_units, self.budget)
+
+
+def make_plan(budget: int, log_every: int, steps_per_epoch: int | None) -> Plan:
+    """Curve points and chunking for ``budget`` epochs (or steps when ``steps_per_epoch`` is
+    None), recording every ``log_every`` steps."""
+    if steps_per_epoch is None:
+        seg = min(log_every, budget)
+        total = budget
+    else:
+        seg = min(max(1, log_every // steps_per_epoch), budget)
+        total = budget * steps_per_epoch
+    n_points = math.ceil(budget / seg)
+    ppc = math.ceil(n_points / min(n_points, MAX_CHUNKS))
+    return Plan(total, steps_per_epoch, seg, n_points, ppc, math.ceil(n_points / ppc), budget)

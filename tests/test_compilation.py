@@ -1,0 +1,124 @@
+"""Compile once per process (the program cache) and once per machine (the disk cache)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from compiles import count_compiles
+
+import optbench
+
+SURFACES = """
+steps = 200
+seeds = 2
+[[problem]]
+surface = "rosenbrock"
+[[problem]]
+surface = "quadratic"
+params = { kappa = 20.0 }
+[optimizer.adam]
+learning_rate = LR
+[optimizer.momentum]
+learning_rate = [1e-3, 1e-2]
+"""
+
+
+def test_a_second_run_in_the_same_process_compiles_nothing(fresh_programs):
+    config = SURFACES.replace("LR", "[1e-3, 1e-2, 1e-1]")
+    with count_compiles() as first:
+        a = optbench.run(config)
+    with count_compiles() as second:
+        b = optbench.run(config)
+    assert len(first) == 4 and second == []
+    pd.testing.assert_frame_equal(a.runs, b.runs)
+    pd.testing.assert_frame_equal(a.curves, b.curves)
+    assert all(g["compile_s"] == 0 for g in b.meta["groups"])
+
+
+def test_new_hyperparameter_values_reuse_the_program(fresh_programs):
+    optbench.run(SURFACES.replace("LR", "1e-2"))
+    with count_compiles() as names:
+        single = optbench.run(SURFACES.replace("LR", "3e-2"))  # a new single learning rate
+        optbench.run(SURFACES.replace("LR", "3e-2\nb1 = 0.8"))  # another b1
+    assert names == []
+    fresh = optbench.run(SURFACES.replace("LR", "3e-2"))
+    pd.testing.assert_frame_equal(single.runs, fresh.runs)
+    with count_compiles() as names:
+        optbench.run(SURFACES.replace("LR", "3e-2\nweight_decay = 1e-3"))  # a term switched on
+    assert len(names) == 2  # adam's two groups; momentum's are reused
+
+
+def test_a_task_program_is_reused(fresh_programs):
+    config = """
+[[problem]]
+task = "digits_logreg"
+epochs = 1
+[optimizer.sgd]
+learning_rate = LR
+"""
+    first = optbench.run(config.replace("LR", "[0.1, 0.3]"))
+    with count_compiles() as names:
+        again = optbench.run(config.replace("LR", "[0.1, 0.3]"))
+        optbench.run(config.replace("LR", "[0.2, 0.5]"))
+    assert names == []
+    pd.testing.assert_frame_equal(first.curves, again.curves)
+
+
+DISK = """
+import json, sys
+import jax
+events = []
+jax.monitoring.register_event_duration_secs_listener(lambda e, d, **kw: events.append(e))
+import optbench
+optbench.run('[[problem]]\\nsurface = "booth"\\nsteps = 50\\n[optimizer.sgd]\\nlearning_rate = 0.1')
+compiles = events.count("/jax/core/compile/backend_compile_duration")
+# a program loaded from the disk cache is reported as "compile time saved"
+loaded = events.count("/jax/compilation_cache/compile_time_saved_sec")
+print(json.dumps({"compiles": compiles - loaded, "loaded": loaded,
+                  "dir": jax.config.jax_compilation_cache_dir}))
+"""
+
+
+def _fresh_process(env: dict[str, str]) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", DISK],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_the_disk_cache_serves_a_new_process_and_can_be_turned_off(tmp_path):
+    folder = tmp_path / "cache"
+    cold = _fresh_process({"OPTBENCH_COMPILATION_CACHE": str(folder)})
+    warm = _fresh_process({"OPTBENCH_COMPILATION_CACHE": str(folder)})
+    assert cold["compiles"] >= 1 and cold["loaded"] == 0
+    assert warm["compiles"] == 0 and warm["loaded"] == cold["compiles"]
+    assert cold["dir"] == str(folder) and any(folder.iterdir())
+    off = _fresh_process({"OPTBENCH_COMPILATION_CACHE": "off"})
+    assert off["dir"] is None and off["compiles"] >= 1
+
+
+def test_a_schedule_with_lists_runs_and_is_cached(fresh_programs):
+    config = """
+steps = 100
+[[problem]]
+surface = "booth"
+[optimizer.sgd]
+learning_rate = [0.01, 0.1]
+schedule = { kind = "step", boundaries = [30, 60] }
+"""
+    first = optbench.run(config)  # the boundaries (a list) are part of the program's key
+    with count_compiles() as names:
+        again = optbench.run(config)
+    assert names == []
+    pd.testing.assert_frame_equal(first.runs, again.runs)
