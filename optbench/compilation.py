@@ -2,13 +2,14 @@
 
 **In this process**, :func:`program` keeps every compiled program under a key that names
 everything its code and shapes depend on (the problem's structure, the optimizer's
-algorithm and switches, which hyperparameters are zero, the number of runs, the dtype); a
-second ``optbench.run`` of the same shapes compiles nothing. Hyperparameter values, seeds
-and start points are arguments of the program, so a new learning rate (single or a grid of
-the same size) reuses it. What recompiles: another grid size or seed count (another number
-of runs), another step budget or ``log_every``, another surface or surface parameters, task
-parameters, switches or schedule, a zero hyperparameter made non-zero (or back), float32 vs
-float64.
+algorithm, switches and single-valued hyperparameters other than the learning rate, the
+number of runs, the dtype); a second ``optbench.run`` of the same shapes compiles nothing.
+The learning rate, every gridded hyperparameter, seeds and start points are arguments of
+the program, so a new learning rate (single, or a grid of the same size) reuses it. What
+recompiles: another grid size or seed count (another number of runs), another step budget
+or ``log_every``, another single value of ``b1``, ``momentum``, ``eps``, ... (compiled in:
+see :meth:`optbench.config.OptimizerConfig.traced`), another surface or surface parameters,
+task parameters, switches or schedule, float32 vs float64.
 
 **On this machine**, :func:`enable_compilation_cache` points JAX's on-disk compilation cache
 at a folder and makes it keep every program (however quick to compile or small), so a

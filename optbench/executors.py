@@ -33,6 +33,7 @@ import logging
 import math
 import pickle
 import signal
+import socket
 import threading
 import traceback
 import uuid
@@ -193,8 +194,9 @@ def connect(cluster: Any = None) -> Executor:
 
 def check(cluster: Any, key: str = "cluster") -> None:
     """Raise the one-line :class:`~optbench.ConfigError` that :func:`connect` would for a
-    missing dask extra or a value of the wrong kind, without connecting or starting anything
-    (``key`` names the option in the message)."""
+    missing dask extra, a value of the wrong kind or an address where nothing listens,
+    without starting anything (an address is only probed with a TCP connection); ``key``
+    names the option in the message."""
     if cluster is None:
         return
     try:
@@ -210,10 +212,31 @@ def check(cluster: Any, key: str = "cluster") -> None:
             f"or a Dask cluster, got {type(cluster).__name__}",
             key=key,
         )
-    if isinstance(cluster, str) and not cluster.strip():
-        raise ConfigError("give the scheduler's address, e.g. tcp://host:8786", key=key)
+    if isinstance(cluster, str):
+        _reachable(cluster, key)
     if isinstance(cluster, int | np.integer) and cluster < 1:
         raise ConfigError(f"give at least 1 worker (got {cluster})", key=key)
+
+
+def _reachable(address: str, key: str) -> None:
+    """A one-line error unless something listens at a TCP address (``tcp://host:port`` or
+    ``host:port``; other protocols are left to Dask): a mistyped address or a scheduler that
+    is not running is caught before anything is written."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        protocol, location = parse_address(address.strip())
+        if protocol != "tcp":
+            return
+        host, port = parse_host_port(location)
+        socket.create_connection((host, port), timeout=CONNECT_S).close()
+    except (OSError, ValueError, TypeError) as err:
+        raise ConfigError(
+            f"no Dask scheduler answers at {address!r} ({err}); start one "
+            "(`dask scheduler`) or check the address",
+            key=key,
+        ) from None
 
 
 def local_cluster(n_workers: int) -> Any:

@@ -120,10 +120,14 @@ def test_cluster_values_are_checked_before_anything_starts(tmp_path):
             executors.check(bad)
     cfg = tmp_path / "exp.toml"
     cfg.write_text(config(SURFACES))
-    result = CliRunner().invoke(
-        app, ["run", str(cfg), "--no-render", "--cluster", "tcp://x:1", "--workers", "2"]
-    )
+    out = ["--no-render", "--out", str(tmp_path / "r")]
+    result = CliRunner().invoke(app, ["run", str(cfg), *out, "--cluster", "x:1", "--workers", "2"])
     assert result.exit_code == 2 and "not both" in result.stderr
+    result = CliRunner().invoke(app, ["run", str(cfg), *out, "--cluster", "tcp://127.0.0.1:1"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "no Dask scheduler answers at 'tcp://127.0.0.1:1'" in line
+    assert not (tmp_path / "r").exists()  # a mistyped address writes nothing
 
 
 # --------------------------------------------------------------------------- same numbers
@@ -184,15 +188,25 @@ def test_workers_split_task_runs_as_the_driver_does_and_leave_ctrl_c_to_it(clien
     assert set(client.run(signal.getsignal, signal.SIGINT).values()) == {signal.SIG_IGN}
 
 
+LOGREG = """
+seeds = 2
+[[problem]]
+task = "digits_logreg"
+epochs = 1
+[optimizer.adam]
+learning_rate = 1e-2
+"""
+
+
 @pytest.mark.slow
 def test_runs_shard_over_every_local_device(local, tmp_path):
     script = textwrap.dedent(
         """
         import sys
         from pathlib import Path
-        import jax, numpy as np, optbench
+        import jax, optbench
         from optbench import compilation, engine, executors
-        from optbench.config import load_config, override
+        from optbench.config import load_config
         assert len(jax.devices()) == 2, jax.devices()
         out = Path(sys.argv[1])
         for dtype in ("float64", "float32"):
@@ -204,20 +218,21 @@ def test_runs_shard_over_every_local_device(local, tmp_path):
         meshes = {len(s.device_set) for c in compilation._PROGRAMS.values()
                   for s in jax.tree.leaves(c.input_shardings)}
         assert meshes == {2}, meshes  # every surface program ran on both devices
+        optbench.run(Path(sys.argv[3]).read_text(), out / "task")  # tasks: on the host
         """
     )
     (tmp_path / "cfg.toml").write_text(SURFACES)
+    (tmp_path / "task.toml").write_text(LOGREG)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    args = [str(tmp_path), str(tmp_path / "cfg.toml"), str(tmp_path / "task.toml")]
     done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path), str(tmp_path / "cfg.toml")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
     for dtype in ("float64", "float32"):
         assert_same_files(local(dtype), tmp_path / dtype)
+    optbench.run(LOGREG, tmp_path / "task-here")
+    assert_same_files(tmp_path / "task-here", tmp_path / "task")
 
 
 # --------------------------------------------------------------------------- faults

@@ -44,12 +44,15 @@ def test_new_hyperparameter_values_reuse_the_program(fresh_programs):
     optbench.run(SURFACES.replace("LR", "1e-2"))
     with count_compiles() as names:
         single = optbench.run(SURFACES.replace("LR", "3e-2"))  # a new single learning rate
-        optbench.run(SURFACES.replace("LR", "3e-2\nb1 = 0.8"))  # another b1
+        optbench.run(SURFACES.replace("LR", "[3e-2, 0.1]\nb1 = [0.8, 0.9]"))  # gridded b1
+    assert len(names) == 2  # the grid changed the number of adam's runs: its two groups
+    with count_compiles() as names:
+        optbench.run(SURFACES.replace("LR", "[2e-2, 0.2]\nb1 = [0.5, 0.7]"))  # other values
     assert names == []
     fresh = optbench.run(SURFACES.replace("LR", "3e-2"))
     pd.testing.assert_frame_equal(single.runs, fresh.runs)
     with count_compiles() as names:
-        optbench.run(SURFACES.replace("LR", "3e-2\nweight_decay = 1e-3"))  # a term switched on
+        optbench.run(SURFACES.replace("LR", "3e-2\nb1 = 0.8"))  # a single b1 is compiled in
     assert len(names) == 2  # adam's two groups; momentum's are reused
 
 

@@ -402,3 +402,13 @@ def test_orthogonal_init_is_orthogonal_and_free_of_lapack():
     init = jax.vmap(lambda k: models.init_recurrent(k, "lstm", 2, 16, jnp.float32))
     hlo = jax.jit(init).lower(jax.random.split(jax.random.key(0), 8)).as_text()
     assert "custom_call" not in hlo
+
+
+def test_adding_eval_sets_do_not_depend_on_the_x64_mode():
+    data.adding_eval_sets.cache_clear()
+    with jax.enable_x64(True):
+        in64 = data.adding_eval_sets(7)
+    data.adding_eval_sets.cache_clear()
+    in32 = data.adding_eval_sets(7)
+    for a, b in zip(in64, in32, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -60,10 +60,14 @@ class OptimizerConfig:
         return axes[keys.index(name)].ravel()
 
     def traced(self) -> list[str]:
-        """The hyperparameters passed to the program as arrays, one value per run: every
-        numeric one except those fixed at exactly 0, which are compiled in (a zero switches
-        a term off, e.g. ``weight_decay = 0`` skips the decay)."""
-        return [k for k, v in self.grid.items() if not (len(v) == 1 and v[0] == 0.0)]
+        """The hyperparameters passed to the program as arrays, one value per run: those
+        with a grid, and the learning rate (a new one reuses the compiled program). The
+        others are compiled in: a traced ``b1`` or ``b2`` turns the scalar ``b**t`` of the
+        bias correction into one power per run and step, which made the 1,024-run Adam
+        sweep 4x slower (0.025 -> 0.097 s, measured); a zero learning rate never runs."""
+        return [
+            k for k, v in self.grid.items() if len(v) > 1 or (k == "learning_rate" and v[0] != 0.0)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved table (what ``config.toml`` holds)."""

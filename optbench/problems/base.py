@@ -60,8 +60,8 @@ class Batch:
     """A group's runs, ready to execute: ``R`` runs, each a (grid point, seed, start).
 
     ``hyperparameters`` holds one value per run of each traced hyperparameter
-    (:meth:`~optbench.config.OptimizerConfig.traced`: all but those fixed at 0, which the
-    optimizer factory compiles in).
+    (:meth:`~optbench.config.OptimizerConfig.traced`: the gridded ones and the learning
+    rate; the optimizer factory compiles the others in).
     Everything here is plain data or a resolved spec, so a batch pickles.
     """
 
@@ -163,10 +163,10 @@ class Problem(abc.ABC):
 
 def optimizer_key(optimizer: OptimizerConfig) -> tuple[Any, ...]:
     """The optimizer's share of a program key: its algorithm, switches, schedule, which
-    hyperparameters are traced and which are compiled in at 0 (their values are not part of
-    it: they are the program's arguments)."""
+    hyperparameters are traced (not their values: those are the program's arguments) and
+    the values of those compiled in."""
     traced = tuple(optimizer.traced())
-    fixed = tuple(sorted(k for k in optimizer.grid if k not in traced))
+    fixed = tuple(sorted((k, v[0]) for k, v in optimizer.grid.items() if k not in traced))
     # json, not a tuple: a schedule holds lists (a step schedule's boundaries)
     schedule = json.dumps(optimizer.schedule, sort_keys=True) if optimizer.schedule else None
     return (optimizer.name, tuple(sorted(optimizer.switches.items())), schedule, traced, fixed)

@@ -116,8 +116,11 @@ def adding_eval_sets(length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     ``ADDING_EVAL_SIZE`` sequences each, float32, generated from ``ADDING_TEST_SEED + 1``
     (validation) and ``ADDING_TEST_SEED`` (test).
     """
-    xv, yv = adding_batch(jax.random.PRNGKey(ADDING_TEST_SEED + 1), ADDING_EVAL_SIZE, length)
-    xt, yt = adding_batch(jax.random.PRNGKey(ADDING_TEST_SEED), ADDING_EVAL_SIZE, length)
+    # Always drawn as in float32 mode: ``randint``'s integer type (and so the draws) follows
+    # the x64 switch, and this cache is shared by float32 and float64 sweeps of a process.
+    with jax.enable_x64(False):
+        xv, yv = adding_batch(jax.random.PRNGKey(ADDING_TEST_SEED + 1), ADDING_EVAL_SIZE, length)
+        xt, yt = adding_batch(jax.random.PRNGKey(ADDING_TEST_SEED), ADDING_EVAL_SIZE, length)
     out = tuple(np.asarray(a) for a in (xv, yv, xt, yt))
     for a in out:
         a.setflags(write=False)

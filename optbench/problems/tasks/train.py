@@ -7,10 +7,11 @@ runs (grid points x seeds; for recurrent models ``lax.map``, the runs one after 
 The program is cut into chunks of equal shape executed one after another, so a progress
 bar can move and Ctrl-C is honoured between chunks; it is compiled once per call whatever
 the number of runs (the first chunk initialises its carry inside the program:
-``carry = lax.cond(first, init, lambda: carry)``). The runs are split into equal shards, one
-per CPU core (:mod:`optbench._shards`), that execute the one compiled program at the same time in
-threads of their own; a run's numbers do not depend on its shard for recurrent models and
-differ only by float32 rounding (the vmap's width) for the others.
+``carry = lax.cond(first, init, lambda: carry)``). The runs are split into equal shards,
+one per CPU core (:mod:`optbench.problems.tasks.shards`), that execute the one compiled
+program at the same time in threads of their own; a run's numbers do not depend on its
+shard for recurrent models and differ only by float32 rounding (the vmap's width) for the
+others.
 
 Curve points ("segments"): dataset tasks are evaluated every ``max(1, log_every //
 steps_per_epoch)`` epochs and after the last; step tasks every ``log_every`` steps and after
