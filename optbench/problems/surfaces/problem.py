@@ -228,20 +228,10 @@ class SurfaceProblem(Problem):
             tolerance=self.tolerance_for(settings),
             record_x=self.surface.dim == 2,
         )
-        # Everything the compiled code depends on besides its arguments (hyperparameters,
-        # seeds, start points): the surface object itself (its function, box and minimum,
-        # built once per parameter set), the recorded steps, the noise level, the tolerance,
-        # the optimizer's structure, the dtype and the number of runs.
-        key = (
-            self.kind,
-            self.surface,
-            events.tobytes(),
-            self.noise,
-            self.tolerance_for(settings),
-            settings.dtype,
-            optimizer_key(batch.optimizer),
-            batch.size,
-        )
+        # The program key (structure and shapes), the values this program still compiles in
+        # (the surface object: its function, box and minimum, built once per parameter set;
+        # the noise level) and the number of runs.
+        key = (self.program_key(batch.optimizer, settings), self.surface, self.noise, batch.size)
         with jax.enable_x64(settings.dtype == "float64"):
             compiled, compile_s, _ = compilation.program(
                 key, lambda: jax.jit(program).lower(hp, seeds, x0)

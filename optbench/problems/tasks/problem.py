@@ -187,15 +187,10 @@ class TaskProblem(Problem):
                 log_every=self._log_every(settings),
                 dtype=jnp.float64 if settings.dtype == "float64" else jnp.float32,
                 on_chunk=on_progress,
+                # the program key and the parameters the program still compiles in
                 cache_key=(
-                    self.kind,
-                    self.name,
-                    tuple(sorted(self.params.items())),
-                    self.budget,
-                    self.batch_size,
-                    self._log_every(settings),
-                    settings.dtype,
-                    optimizer_key(batch.optimizer),
+                    self.program_key(batch.optimizer, settings),
+                    tuple(sorted((k, v) for k, v in self.params.items() if k in TRACED_PARAMS)),
                 ),
             )
         arrays = {
