@@ -115,7 +115,7 @@ def _completion(cfg: Config, parts: list[GroupResult]) -> dict[str, Any]:
     columns = {}
     todo = engine.groups(cfg)
     for group, part in zip(todo, parts, strict=True):
-        frames = (part.runs, part.curves, part.trajectories)
+        frames = (part.runs, part.curves, part.trajectories, part.gradient_flow)
         columns[group.key] = [sets.setdefault(tuple(f.columns), len(sets)) for f in frames]
     return {
         "complete": {g.key: g.hash for g in todo},
@@ -156,7 +156,9 @@ def _reuse_complete(cfg: Config, where: Path) -> Results | None:
         try:
             frames = [
                 frame.loc[frame["run_id"].astype(str).isin(ids), c].reset_index(drop=True)
-                for frame, c in zip((old.runs, old.curves, old.trajectories), cols, strict=True)
+                for frame, c in zip(
+                    (old.runs, old.curves, old.trajectories, old.gradient_flow), cols, strict=True
+                )
             ]
         except KeyError:  # a column is gone: this group runs again
             continue
@@ -170,6 +172,9 @@ def _assemble(cfg: Config, parts: list[GroupResult], complete: bool, wall_s: flo
     trajectories = concat(p.trajectories for p in parts)
     if trajectories.empty:
         trajectories = schema.empty_trajectories()
+    flow = schema.normalize(concat(p.gradient_flow for p in parts))
+    if flow.empty:
+        flow = schema.empty_gradient_flow()
     group_info = [{k: p.info.get(k) for k in schema.GROUP_KEYS} for p in parts]
     meta = machine_meta()
     meta.update(
@@ -179,7 +184,7 @@ def _assemble(cfg: Config, parts: list[GroupResult], complete: bool, wall_s: flo
         groups=group_info,
         wall_s=round(wall_s, 3),
     )
-    return Results(runs, curves, trajectories, meta, cfg.to_dict())
+    return Results(runs, curves, trajectories, meta, cfg.to_dict(), gradient_flow=flow)
 
 
 def machine_meta() -> dict[str, Any]:

@@ -9,7 +9,15 @@ the program, so a new learning rate (single, or a grid of the same size) reuses 
 recompiles: another grid size or seed count (another number of runs), another step budget
 or ``log_every``, another single value of ``b1``, ``momentum``, ``eps``, ... (compiled in:
 see :meth:`optbench.config.OptimizerConfig.traced`), another surface or surface parameters,
-task parameters, switches or schedule, float32 vs float64.
+task parameters other than the regularisation values, switches or schedule, float32 vs
+float64.
+
+**Ahead of time**, :func:`prepare` compiles a batch's program without running it (under
+:func:`only_compile` the problem's ``run`` stops once its program is ready): the local
+executor compiles the next batches in background threads while the current one runs (XLA
+compiles with the GIL released; two digits CNN programs compiled in 8.7 s in two threads
+against 16.6 s one after the other on this 2-core machine). Two threads asking for the same
+key wait for one compile; the compile time is reported by the first run that uses it.
 
 **On this machine**, :func:`enable_compilation_cache` points JAX's on-disk compilation cache
 at a folder and makes it keep every program (however quick to compile or small), so a
@@ -26,10 +34,13 @@ neither reads nor writes the cache, whatever folder it was given.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +56,35 @@ __all__ = [
 #: points it at another folder.
 ENV = "OPTBENCH_COMPILATION_CACHE"
 
-_PROGRAMS: dict[Hashable, Any] = {}
+_PROGRAMS: dict[Hashable, list] = {}  # key -> [compiled, compile_s, reported]
+_PENDING: dict[Hashable, Future] = {}  # keys being compiled by some thread
 _LOCK = threading.Lock()
+_ONLY = contextvars.ContextVar("optbench_only_compile", default=False)
+
+
+class Compiled(Exception):
+    """Raised by :func:`program` under :func:`only_compile` once the program is ready."""
+
+
+@contextlib.contextmanager
+def only_compile() -> Iterator[None]:
+    """In this block (this thread), :func:`program` compiles and then raises
+    :class:`Compiled` instead of returning: the caller's run stops before it starts."""
+    token = _ONLY.set(True)
+    try:
+        yield
+    finally:
+        _ONLY.reset(token)
+
+
+def prepare(run: Callable[[], Any]) -> None:
+    """Call ``run`` (a problem's ``run`` of a batch) only as far as its program is compiled
+    and kept here; errors other than a compile's are left to the real run."""
+    with only_compile():
+        try:
+            run()
+        except Compiled:
+            pass
 
 
 def program(key: Hashable, lower: Callable[[], Any]) -> tuple[Any, float, bool]:
@@ -54,18 +92,43 @@ def program(key: Hashable, lower: Callable[[], Any]) -> tuple[Any, float, bool]:
 
     The first call for a key runs ``lower().compile()`` (``lower`` returns a
     ``jax.stages.Lowered``) and keeps the result; later calls return it with
-    ``compile_s = 0`` and ``reused = True``. :func:`program_id` names it in meta.json.
+    ``compile_s = 0`` and ``reused = True`` (but the first run of a program compiled ahead
+    by :func:`prepare` reports its compile time). :func:`program_id` names it in meta.json.
+    A key of None compiles without keeping the program.
     """
+    only = _ONLY.get()
+    if key is None:
+        t0 = time.perf_counter()
+        compiled = lower().compile()
+        if only:
+            raise Compiled
+        return compiled, time.perf_counter() - t0, False
     with _LOCK:
-        found = _PROGRAMS.get(key)
-    if found is not None:
-        return found, 0.0, True
-    t0 = time.perf_counter()
-    compiled = lower().compile()
-    seconds = time.perf_counter() - t0
+        entry = _PROGRAMS.get(key)
+        waiting = _PENDING.get(key) if entry is None else None
+        owner = entry is None and waiting is None
+        if owner:
+            waiting = _PENDING[key] = Future()
+    if owner:
+        try:
+            t0 = time.perf_counter()
+            entry = [lower().compile(), time.perf_counter() - t0, False]
+        except BaseException as err:
+            with _LOCK:
+                del _PENDING[key]
+            waiting.set_exception(err)  # type: ignore[union-attr]
+            raise
+        with _LOCK:
+            _PROGRAMS[key] = entry
+            del _PENDING[key]
+        waiting.set_result(entry)  # type: ignore[union-attr]
+    elif entry is None:
+        entry = waiting.result()  # type: ignore[union-attr]
+    if only:
+        raise Compiled
     with _LOCK:
-        _PROGRAMS[key] = compiled
-    return compiled, seconds, False
+        first, entry[2] = not entry[2], True
+    return entry[0], entry[1] if first else 0.0, not first
 
 
 def program_id(key: Hashable) -> str:
@@ -80,6 +143,7 @@ def clear_programs() -> None:
     """Forget the compiled programs of this process (the disk cache is kept)."""
     with _LOCK:
         _PROGRAMS.clear()
+        _PENDING.clear()
 
 
 def enable_default_cache() -> bool:

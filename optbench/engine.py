@@ -80,12 +80,13 @@ class Group:
 
 
 class GroupResult(NamedTuple):
-    """A finished group: its rows of ``runs.csv``, ``curves.csv``, ``trajectories.csv``, and
-    its entry of ``meta["groups"]`` (plus its ``hash``)."""
+    """A finished group: its rows of ``runs.csv``, ``curves.csv``, ``trajectories.csv`` and
+    ``gradient_flow.csv``, and its entry of ``meta["groups"]`` (plus its ``hash``)."""
 
     runs: pd.DataFrame
     curves: pd.DataFrame
     trajectories: pd.DataFrame
+    gradient_flow: pd.DataFrame
     info: dict[str, Any]
 
 
@@ -93,7 +94,7 @@ def groups(config: Config) -> list[Group]:
     """Expand a config into its groups, problems outermost."""
     out = []
     for p in config.problems:
-        for o in config.optimizers:
+        for o in config.optimizers_for(p):
             short = hashlib.sha1(f"{p.label}\0{o.label}".encode()).hexdigest()[:6]
             key = f"{_slug(p.label)}--{_slug(o.label)}-{short}"
             out.append(Group(p, o, key, group_hash(p, o, config.settings)))
@@ -177,7 +178,9 @@ def assemble(group: Group, batch: Batch, outputs: Outputs) -> GroupResult:
         "program": outputs.program,
         "hash": group.hash,
     }
-    return GroupResult(runs, columns.curves, columns.trajectories, info)
+    flow = columns.gradient_flow
+    flow = schema.empty_gradient_flow() if flow is None else flow
+    return GroupResult(runs, columns.curves, columns.trajectories, flow, info)
 
 
 # --------------------------------------------------------------------------- a sweep
@@ -213,15 +216,22 @@ def sweep(
     t_first = t_saved + CHECKPOINT_S  # until then, every finished group is copied at once
     yielded = 0  # groups 0 .. yielded-1 are out
 
+    # Groups kept from an earlier run, and the batches of the others (laid out up front, so
+    # that the executor can prepare them ahead: the local one compiles them in the background).
+    kept = {
+        i: files.load_part(folder, g.key, g.hash) if folder else None for i, g in enumerate(todo)
+    }
+    laid = {i: batch(g, config.settings) for i, g in enumerate(todo) if kept[i] is None}
+
     def jobs() -> Iterator[tuple[int, Batch]]:
         for index, group in enumerate(todo):
-            found = files.load_part(folder, group.key, group.hash) if folder else None
+            found = kept.pop(index)
             report("group", index=index, group=group, skipped=found is not None)
             if found is not None:
                 finished[index] = GroupResult(*found)
                 report("done", info=finished[index].info)
             else:
-                batches[index] = batch(group, config.settings)
+                batches[index] = laid.pop(index)
                 yield index, batches[index]
 
     def on_chunk(done: int, total: int) -> None:
@@ -238,7 +248,7 @@ def sweep(
     if executor is None:
         stream = ((index, execute(b, on_chunk)) for index, b in jobs())
     else:
-        stream = executor.results(jobs(), on_chunk)
+        stream = executor.results(jobs(), on_chunk, upcoming=list(laid.values()))
     try:
         with contextlib.closing(stream):  # closing it cancels what is still queued
             for index, outputs in stream:

@@ -37,7 +37,7 @@ import socket
 import threading
 import traceback
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -67,9 +67,9 @@ def on_devices(batch: Batch) -> Batch:
     local devices along the run axis (``jax.sharding``), when JAX sees several; the program
     follows its inputs (each device runs its share of the runs). It uses the largest device
     count that divides the number of runs (all of them when it divides), and returns the
-    batch itself with one device, or when no count above one divides it. A program that
-    takes its inputs to the host first (the training tasks, which shard their runs over
-    the CPU cores instead) runs as it would with one device."""
+    batch itself with one device, or when no count above one divides it. The training tasks
+    pad their runs to a multiple of the device count and split them themselves
+    (:func:`optbench.problems.tasks.shards.over_devices`)."""
     import jax
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -89,10 +89,15 @@ class Executor:
     releases what it holds (a cluster it started, a connection it opened) on exit."""
 
     def results(
-        self, jobs: Iterable[Job], on_progress: OnProgress | None = None
+        self,
+        jobs: Iterable[Job],
+        on_progress: OnProgress | None = None,
+        upcoming: Sequence[Batch] = (),
     ) -> Iterator[tuple[int, Outputs]]:
         """Run ``jobs`` and yield ``(index, outputs)`` as each batch finishes.
-        ``on_progress(done, total)`` reports progress inside a batch, where there is any."""
+        ``on_progress(done, total)`` reports progress inside a batch, where there is any;
+        ``upcoming``: the batches ``jobs`` will hold, in order (an executor may prepare them
+        ahead)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -109,12 +114,52 @@ class Local(Executor):
     """The batches one after another in this process, over its devices (:func:`run_batch`)."""
 
     def results(
-        self, jobs: Iterable[Job], on_progress: OnProgress | None = None
+        self,
+        jobs: Iterable[Job],
+        on_progress: OnProgress | None = None,
+        upcoming: Sequence[Batch] = (),
     ) -> Iterator[tuple[int, Outputs]]:
         """Run each job when it is asked for, in order (so a sweep's progress callback sees
-        each group start, its chunks, and its end, one group at a time)."""
-        for index, batch in jobs:
-            yield index, run_batch(batch, on_progress)
+        each group start, its chunks, and its end, one group at a time), while background
+        threads compile the ``upcoming`` batches' programs in order (one per core):
+        a cold sweep is then not bound by one compile after another."""
+        ahead = _CompileAhead(upcoming)
+        try:
+            for index, batch in jobs:
+                yield index, run_batch(batch, on_progress)
+        finally:
+            ahead.stop()
+
+
+class _CompileAhead:
+    """Daemon threads that compile the programs of ``batches`` in order
+    (:func:`optbench.compilation.prepare`); :meth:`stop` lets them finish the compile at hand
+    and take no more (a compile cannot be interrupted; a daemon thread does not hold up the
+    exit of an interrupted process)."""
+
+    def __init__(self, batches: Sequence[Batch]):
+        self._todo = list(batches)[::-1]
+        self._lock = threading.Lock()
+        n = min(len(self._todo), shards.workers()) if len(self._todo) > 1 else 0
+        for i in range(n):
+            threading.Thread(target=self._work, name=f"optbench-compile-{i}", daemon=True).start()
+
+    def _work(self) -> None:
+        from optbench import compilation
+
+        while True:
+            with self._lock:
+                if not self._todo:
+                    return
+                batch = self._todo.pop()
+            try:
+                compilation.prepare(lambda b=batch: execute(on_devices(b)))
+            except Exception:  # the batch's own run raises it again, shown once
+                pass
+
+    def stop(self) -> None:
+        with self._lock:
+            self._todo.clear()
 
 
 class Dask(Executor):
@@ -129,7 +174,10 @@ class Dask(Executor):
         self.owned = owned
 
     def results(
-        self, jobs: Iterable[Job], on_progress: OnProgress | None = None
+        self,
+        jobs: Iterable[Job],
+        on_progress: OnProgress | None = None,
+        upcoming: Sequence[Batch] = (),
     ) -> Iterator[tuple[int, Outputs]]:
         """Submit every job, then yield each batch's outputs as it finishes (the progress
         bar advances per finished batch; ``on_progress`` is not called). A batch that

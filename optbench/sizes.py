@@ -94,7 +94,7 @@ def estimate(config: Any) -> Estimate:
             traj = 0
         curve = steps // log_every + 2
         model = _model_bytes(p, settings.dtype) if task else 0
-        for o in config.optimizers:
+        for o in config.optimizers_for(p):
             n = math.prod(len(v) for v in o.grid.values()) * seeds * p.n_starts
             ident = len(p.label) + len(o.label) + 20  # the run_id
             runs += n

@@ -125,3 +125,49 @@ schedule = { kind = "step", boundaries = [30, 60] }
         again = optbench.run(config)
     assert names == []
     pd.testing.assert_frame_equal(first.runs, again.runs)
+
+
+def test_programs_compile_ahead_in_background_once_each(fresh_programs, monkeypatch):
+    """The local executor compiles the next groups' programs in background threads while a
+    group runs; each program still compiles once, its first run reports the compile time,
+    and the numbers are those of a sweep compiled one group at a time."""
+    import threading
+
+    import jax
+
+    from optbench import compilation, executors
+
+    config = """
+[[problem]]
+task = "digits_logreg"
+epochs = 1
+[[problem]]
+task = "digits_mlp"
+epochs = 1
+params = { hidden = 8 }
+[optimizer.sgd]
+learning_rate = [0.1, 0.3]
+[optimizer.adam]
+learning_rate = 1e-2
+"""
+    threads: list[str] = []
+
+    def listener(event: str, duration: float, **kwargs: object) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            threads.append((threading.current_thread().name, str(kwargs.get("fun_name"))))
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        ahead = optbench.run(config)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    programs = [thread for thread, name in threads if name == "jit(chunk)"]
+    assert len(programs) == 4  # four training programs, each compiled once
+    assert any(t.startswith("optbench-compile") for t in programs), threads
+    assert all(g["compile_s"] > 0 for g in ahead.meta["groups"])
+    compilation.clear_programs()
+    monkeypatch.setattr(executors._CompileAhead, "__init__", lambda self, batches: None)
+    monkeypatch.setattr(executors._CompileAhead, "stop", lambda self: None)
+    one_by_one = optbench.run(config)
+    pd.testing.assert_frame_equal(ahead.runs, one_by_one.runs)
+    pd.testing.assert_frame_equal(ahead.curves, one_by_one.curves)

@@ -34,7 +34,13 @@ def run(task, lrs, seeds, make=adam, **kw):
 
 def test_names_defaults_describe():
     assert tasks.names() == ["adding", "digits_cnn", "digits_logreg", "digits_mlp", "digits_rnn"]
-    assert tasks.defaults("adding") == {"length": 50, "cell": "lstm", "hidden": 64}
+    assert tasks.defaults("adding") == {
+        "length": 50,
+        "cell": "lstm",
+        "hidden": 64,
+        "forget_bias": 2.0,
+        "update_bias": 3.0,
+    }
     t = tasks.get("digits_cnn", dropout=0.25)
     assert t.params["dropout"] == 0.25 and t.params["activation"] == "relu"
     assert t.budget == "epochs" and not t.recurrent

@@ -37,6 +37,7 @@ from typing import Any
 
 from optbench import validate
 from optbench._errors import ConfigError, closest
+from optbench.config import pairs as pairs_mod
 from optbench.config.checks import budget_kinds, budget_note, selection_seeds
 from optbench.config.optimizer import OptimizerConfig, parse_grid, parse_optimizer
 from optbench.config.sources import builtin_dir, builtin_names, read_source
@@ -69,7 +70,7 @@ TOP_KEYS = (
     "problem",
     "optimizer",
 )
-COMMON_PROBLEM_KEYS = ("label", "params")
+COMMON_PROBLEM_KEYS = ("label", "params", "optimizers")
 DTYPES = ("float32", "float64")
 DEFAULT_STEPS = 1000
 MAX_SEEDS = 1_000_000  # the most seeds a config may list or count
@@ -95,6 +96,13 @@ class Config:
     #: or None (all of them).
     selection_seeds: int | tuple[int, ...] | None = None
     max_ratio: float = DEFAULT_MAX_RATIO  # r_max of the performance profile
+    #: The problems that run only some optimizers (:mod:`.pairs`); the others run them all.
+    pairs: pairs_mod.Pairs = ()
+
+    def optimizers_for(self, problem: Problem) -> tuple[OptimizerConfig, ...]:
+        """The optimizers that run on ``problem``, in the config's order."""
+        chosen = dict(self.pairs).get(problem.label)
+        return tuple(o for o in self.optimizers if chosen is None or o.label in chosen)
 
     @property
     def settings(self) -> Settings:
@@ -123,7 +131,11 @@ class Config:
             chosen = self.selection_seeds
             out["selection_seeds"] = chosen if isinstance(chosen, int) else list(chosen)
         out["max_ratio"] = self.max_ratio
-        out["problem"] = [p.to_dict() for p in self.problems]
+        chosen = dict(self.pairs)
+        out["problem"] = [
+            {**p.to_dict(), **({"optimizers": list(chosen[p.label])} if p.label in chosen else {})}
+            for p in self.problems
+        ]
         out["optimizer"] = {o.label: o.to_dict() for o in self.optimizers}
         return out
 
@@ -232,6 +244,7 @@ def _parse(data: Mapping[str, Any], file: str, base: Path) -> Config:
         )
     optimizers = tuple(parse_optimizer(label, spec) for label, spec in raw_opts.items())
     _check_schedules(problems, optimizers)
+    pairs = pairs_mod.parse(raw_problems, labels, [o.label for o in optimizers])
     return Config(
         name=name,
         problems=problems,
@@ -246,6 +259,7 @@ def _parse(data: Mapping[str, Any], file: str, base: Path) -> Config:
         source=file,
         selection_seeds=tuple(selection) if isinstance(selection, list) else selection,
         max_ratio=max_ratio,
+        pairs=pairs,
     )
 
 
@@ -339,9 +353,13 @@ def override(
     one, a seed count. A budget that applies to no problem is an error naming the other
     flag; where it applies to some, :func:`budget_kinds` says which."""
     if optimizers is not None:
-        config = replace(config, optimizers=_subset(config.optimizers, optimizers, "--optimizers"))
+        config = replace(
+            config, optimizers=pairs_mod.subset(config.optimizers, optimizers, "--optimizers")
+        )
     if problems is not None:
-        config = replace(config, problems=_subset(config.problems, problems, "--problems"))
+        config = replace(config, problems=pairs_mod.subset(config.problems, problems, "--problems"))
+    if config.pairs and (optimizers is not None or problems is not None):
+        config = pairs_mod.restrict(config)
     by_steps, by_epochs = budget_kinds(config)
     for flag, value, unit, applies, other in (
         ("--steps", steps, "steps", by_steps, "--epochs"),
@@ -377,15 +395,3 @@ def override(
             raise ConfigError(f"{err.message} (after --seeds {seeds})", key="--seeds") from None
         config = replace(config, seeds=tuple(range(seeds)))
     return config
-
-
-def _subset(items: tuple[Any, ...], labels: Sequence[str], key: str) -> tuple[Any, ...]:
-    known = [i.label for i in items]
-    if not labels:
-        raise ConfigError(
-            f"selects nothing; give comma-separated labels out of {', '.join(known)}", key=key
-        )
-    for label in labels:
-        if label not in known:
-            raise ConfigError(f"no label {label!r} in the config; {closest(label, known)}", key=key)
-    return tuple(i for i in items if i.label in labels)

@@ -25,6 +25,7 @@ def adagrad(
     initial_accumulator_value: B.Scalar = 0.0,
     *,
     eps_in_sqrt: bool = False,
+    sqrt: bool = True,
     weight_decay: B.Scalar = 0.0,
 ) -> optax.GradientTransformation:
     r"""Adagrad (PyTorch's ``Adagrad`` by default).
@@ -34,20 +35,32 @@ def adagrad(
         s <- s + g^2
         p <- p - lr * g / (sqrt(s) + eps)
 
-    The lecture's slide writes the accumulator without the square root
-    (``p <- p - lr g / (s + eps)``); the canonical method (Duchi et al.) and every
-    library divide by ``sqrt(s)``, as done here.
+    The lecture's slide writes it without the square root::
+
+        cache_{t+1} = cache_t + (grad f(x_t))^2
+        x_{t+1} = x_t - alpha * grad f(x_t) / (cache_{t+1} + eps)
+
+    ``sqrt=False`` is that form, ``p <- p - lr * g / (s + eps)``. The canonical method
+    (Duchi et al.) and every library divide by ``sqrt(s)``, the default here. The slide's
+    form is not scale invariant: where ``s >> eps`` its step is ``lr * g / s``, so
+    multiplying the loss by ``c`` divides the steps by ``c`` (the canonical steps do not
+    change, up to ``eps``); for gradients of constant size ``|g|`` (and ``s`` from 0) the
+    step at t is ``lr / (t |g|)`` where the canonical one is ``lr / sqrt(t)``. Where
+    ``s << eps`` it is SGD with the learning rate ``lr / eps``: the longest first step,
+    ``lr / (2 sqrt(eps))`` (5e4 lr with the default ``eps``), comes at ``|g| = sqrt(eps)``.
 
     With ``eps_in_sqrt=True`` the denominator is ``sqrt(s + eps)``; then
     ``adagrad(lr, eps=1e-7, initial_accumulator_value=0.1, eps_in_sqrt=True)`` is exactly
-    ``optax.adagrad(lr)``. A coordinate whose denominator is 0 (only possible with
-    ``eps = 0`` and no gradient yet) gets a zero update, as in optax.
+    ``optax.adagrad(lr)``. It needs the root: ``sqrt=False`` with ``eps_in_sqrt=True`` is
+    a ConfigError. A coordinate whose denominator is 0 (only possible with ``eps = 0`` and
+    no gradient yet) gets a zero update, as in optax.
 
     Args:
       learning_rate: step size ``lr`` (> 0) or a schedule ``count -> lr``.
       eps: ``eps`` >= 0, added to the root (or under it with ``eps_in_sqrt``).
       initial_accumulator_value: the starting value of ``s`` (>= 0).
       eps_in_sqrt: put ``eps`` under the square root.
+      sqrt: divide by ``sqrt(s) + eps``; False: by ``s + eps`` (the slide's form).
       weight_decay: coupled L2, ``g <- g + weight_decay * p`` first (needs ``params``).
 
     References: J. Duchi, E. Hazan, Y. Singer, "Adaptive subgradient methods for online
@@ -62,8 +75,14 @@ def adagrad(
       >>> updates, state = opt.update(2 * params, state, params)
       >>> params + updates  # the first step has length lr in every coordinate
       Array([ 0.5, -2.5], dtype=float32)
+      >>> slide = optimizers.adagrad(learning_rate=0.5, sqrt=False)
+      >>> updates, _ = slide.update(2 * params, slide.init(params), params)
+      >>> [round(float(u), 4) for u in updates]  # -lr g / g^2 = -lr / g, g = (2, -6)
+      [-0.25, 0.0833]
     """
     in_sqrt = B.flag(eps_in_sqrt)
+    root = B.flag(sqrt)
+    B.check_root_and_eps("adagrad", root, in_sqrt)
 
     def init(params):
         return AdagradState(
@@ -77,7 +96,8 @@ def adagrad(
 
         def scaled(g, s):
             e = B.like(eps, g)
-            denom = B.select(in_sqrt, jnp.sqrt(s + e), jnp.sqrt(s) + e)
+            rooted = B.select(in_sqrt, jnp.sqrt(s + e), jnp.sqrt(s) + e)
+            denom = B.select(root, rooted, s + e)
             return jnp.where(denom > 0, g / jnp.where(denom > 0, denom, 1), 0)
 
         direction = jax.tree.map(scaled, grads, s)

@@ -35,8 +35,24 @@ class AmsgradState(NamedTuple):
     nu_max: B.PyTree
 
 
-def _adam_family(name, learning_rate, b1, b2, eps, weight_decay, *, variant, decoupled):
-    """The shared loop; ``variant`` is "adam", "nadam" or "amsgrad"."""
+def _adam_family(
+    name: str,
+    learning_rate: B.ScalarOrSchedule,
+    b1: B.Scalar,
+    b2: B.Scalar,
+    eps: B.Scalar,
+    weight_decay: B.Scalar,
+    *,
+    variant: str,
+    decoupled: bool,
+    bias_correction: bool | jax.Array = True,
+    sqrt: bool | jax.Array = True,
+) -> optax.GradientTransformation:
+    """The shared loop; ``variant`` is "adam", "nadam" or "amsgrad". ``bias_correction``
+    and ``sqrt`` are the switches of :func:`adam` and :func:`adamw` (the other variants
+    keep both on)."""
+    corrected = B.flag(bias_correction)
+    root = B.flag(sqrt)
 
     def make_state(count, mu, nu, nu_max):
         if variant == "amsgrad":
@@ -72,9 +88,10 @@ def _adam_family(name, learning_rate, b1, b2, eps, weight_decay, *, variant, dec
                     B.bias_correction(b1, count, g)
                 )
             else:
-                m_hat = m / B.bias_correction(b1, count, g)
-            v_hat = v / B.bias_correction(b2, count, g)
-            return m_hat / (jnp.sqrt(v_hat) + B.like(eps, g))
+                m_hat = B.select(corrected, m / B.bias_correction(b1, count, g), m)
+            v_hat = B.select(corrected, v / B.bias_correction(b2, count, g), v)
+            e = B.like(eps, g)
+            return m_hat / B.select(root, jnp.sqrt(v_hat) + e, v_hat + e)
 
         u = jax.tree.map(direction, grads, mu, nu if nu_max is None else nu_max)
         if decoupled and not B.is_zero(weight_decay):
@@ -92,6 +109,8 @@ def adam(
     b2: B.Scalar = 0.999,
     eps: B.Scalar = 1e-8,
     *,
+    bias_correction: bool = True,
+    sqrt: bool = True,
     weight_decay: B.Scalar = 0.0,
 ) -> optax.GradientTransformation:
     r"""Adam (PyTorch's ``Adam``, optax's ``adam``).
@@ -103,15 +122,40 @@ def adam(
         m_hat = m / (1 - b1^t),  v_hat = v / (1 - b2^t)
         p <- p - lr * m_hat / (sqrt(v_hat) + eps)
 
-    The lecture's slide writes "Adam" without the bias correction (``m`` and ``v`` used
-    directly): then the first steps are off by about ``(1 - b1) / sqrt(1 - b2)`` and the
-    early ``v`` is biased towards 0. The canonical method divides by ``1 - b^t``.
+    The lecture's slide writes "not quite Adam"::
+
+        v_{t+1} = gamma * v_t + (1 - gamma) * grad f(x_t)
+        cache_{t+1} = beta * cache_t + (1 - beta) * (grad f(x_t))^2
+        x_{t+1} = x_t - alpha * v_{t+1} / (cache_{t+1} + eps)
+
+    It lacks the bias correction (``m`` and ``v``, which start at 0 and so are biased
+    towards 0 early on, are used as they are) and the square root (it divides by
+    ``v + eps``). ``bias_correction=False`` drops the division by ``1 - b^t``,
+    ``sqrt=False`` the root; both together are the slide's form exactly (``gamma = b1``,
+    ``beta = b2``, ``alpha = lr``, its ``v`` is ``m``, its cache ``v``). The canonical
+    method (Kingma & Ba, every library) has both, the default here. For a constant
+    gradient ``g`` (and ``v >> eps``):
+
+    * without the bias correction the step is ``(1 - b1^t) / sqrt(1 - b2^t)`` times
+      Adam's, which with the default b1, b2 enlarges the early steps rather than damping
+      them: 3.16 = ``(1 - b1) / sqrt(1 - b2)`` at t = 1, 6.57 at t = 12 (the largest),
+      3.24 at t = 100, 1.26 at t = 1000 and 1.03 at t = 3000: it tends to 1 over a few
+      times the ``1 / (1 - b2)`` steps ``v`` remembers. Only where
+      ``1 - b1 < sqrt(1 - b2)`` (e.g. b1 = 0.99: 0.32) is the first step damped.
+    * without the root the step is ``lr * m_hat / v_hat = lr / |g|`` per coordinate
+      instead of ``lr``: not scale invariant (multiplying the loss by ``c`` divides the
+      steps by ``c``); where ``v_hat << eps`` it is momentum SGD on ``m_hat`` with the
+      learning rate ``lr / eps``.
+    * with neither, the step is ``(1 - b1^t) / (1 - b2^t) * lr / |g|``: 100 lr / |g| at
+      t = 1 with the defaults, 10.5 lr / |g| at t = 100.
 
     Args:
       learning_rate: step size ``lr`` (> 0) or a schedule ``count -> lr``.
       b1: decay of the first moment, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       eps: ``eps`` >= 0, added to the root of the second moment.
+      bias_correction: divide ``m`` and ``v`` by ``1 - b^t``; False: the slide's form.
+      sqrt: divide by ``sqrt(v_hat) + eps``; False: by ``v_hat + eps`` (the slide's form).
       weight_decay: coupled L2, ``g <- g + weight_decay * p`` first (needs ``params``).
 
     References: D. P. Kingma, J. Ba, "Adam: a method for stochastic optimization",
@@ -126,9 +170,28 @@ def adam(
       >>> updates, state = opt.update(2 * params, state, params)
       >>> [round(float(u), 3) for u in updates]  # the first step has length lr per coordinate
       [-0.1, 0.1]
+      >>> def first_step(**switches):
+      ...     opt = optimizers.adam(learning_rate=0.1, **switches)
+      ...     updates, _ = opt.update(2 * params, opt.init(params), params)
+      ...     return [round(float(u), 3) for u in updates]
+      >>> first_step(bias_correction=False)  # lr (1 - b1) / sqrt(1 - b2) = 3.16 lr
+      [-0.316, 0.316]
+      >>> first_step(sqrt=False)  # lr / g, g = (2, -6)
+      [-0.05, 0.017]
+      >>> first_step(bias_correction=False, sqrt=False)  # the slide's: 100 lr / g
+      [-5.0, 1.667]
     """
     return _adam_family(
-        "adam", learning_rate, b1, b2, eps, weight_decay, variant="adam", decoupled=False
+        "adam",
+        learning_rate,
+        b1,
+        b2,
+        eps,
+        weight_decay,
+        variant="adam",
+        decoupled=False,
+        bias_correction=bias_correction,
+        sqrt=sqrt,
     )
 
 
@@ -139,6 +202,8 @@ def adamw(
     b2: B.Scalar = 0.999,
     eps: B.Scalar = 1e-8,
     *,
+    bias_correction: bool = True,
+    sqrt: bool = True,
     weight_decay: B.Scalar = 1e-2,
 ) -> optax.GradientTransformation:
     r"""AdamW: Adam with decoupled weight decay (PyTorch's ``AdamW``, optax's ``adamw``).
@@ -150,11 +215,19 @@ def adamw(
 
     PyTorch writes it as ``p <- (1 - lr wd) p`` before Adam's step: the same thing.
 
+    ``bias_correction`` and ``sqrt`` are :func:`adam`'s switches (see there for what they
+    change): both False give the lecture slide's "not quite Adam",
+    ``x_{t+1} = x_t - alpha * v_{t+1} / (cache_{t+1} + eps)`` (``m`` and ``v`` used as
+    they are, no root), plus the decoupled decay ``- lr * weight_decay * p``, which they
+    leave unchanged. The canonical AdamW (Loshchilov & Hutter) has both, the default here.
+
     Args:
       learning_rate: step size ``lr`` (> 0) or a schedule ``count -> lr``.
       b1: decay of the first moment, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       eps: ``eps`` >= 0, added to the root of the second moment.
+      bias_correction: divide ``m`` and ``v`` by ``1 - b^t``; False: the slide's form.
+      sqrt: divide by ``sqrt(v_hat) + eps``; False: by ``v_hat + eps`` (the slide's form).
       weight_decay: decoupled decay, >= 0 (the default is PyTorch's; optax's is 1e-4).
 
     References: I. Loshchilov, F. Hutter, "Decoupled weight decay regularization",
@@ -169,9 +242,22 @@ def adamw(
       >>> updates, state = opt.update(2 * params, state, params)
       >>> [round(float(u), 3) for u in updates]  # Adam's -lr sign(g), minus lr * 0.01 * p
       [-0.101, 0.103]
+      >>> opt = optimizers.adamw(learning_rate=0.1, bias_correction=False)
+      >>> updates, _ = opt.update(2 * params, opt.init(params), params)
+      >>> [round(float(u), 3) for u in updates]  # 3.16 lr sign(g), minus lr * 0.01 * p
+      [-0.317, 0.319]
     """
     return _adam_family(
-        "adamw", learning_rate, b1, b2, eps, weight_decay, variant="adam", decoupled=True
+        "adamw",
+        learning_rate,
+        b1,
+        b2,
+        eps,
+        weight_decay,
+        variant="adam",
+        decoupled=True,
+        bias_correction=bias_correction,
+        sqrt=sqrt,
     )
 
 

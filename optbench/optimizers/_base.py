@@ -56,6 +56,19 @@ def flag(value: Any) -> bool | jax.Array:
     return value
 
 
+def check_root_and_eps(name: str, root: bool | jax.Array, eps_in_sqrt: bool | jax.Array) -> None:
+    """Reject ``sqrt=False`` with ``eps_in_sqrt=True``: without a root there is nothing to
+    put ``eps`` under. Traced switches are not checked (``eps_in_sqrt`` then has no effect
+    where ``sqrt`` is false: the denominator is ``s + eps``)."""
+    if root is False and eps_in_sqrt is True:
+        raise ConfigError(
+            f"{name}: eps_in_sqrt = true puts eps under the square root, but sqrt = false "
+            "divides by s + eps with no root; set eps_in_sqrt = false for the slide's "
+            "form (or sqrt = true)",
+            key="eps_in_sqrt",
+        )
+
+
 def select(switch: bool | jax.Array, if_true: jax.Array, if_false: jax.Array) -> jax.Array:
     """``if_true if switch else if_false``, also when ``switch`` is traced."""
     if isinstance(switch, bool):
@@ -186,7 +199,7 @@ _RULES: dict[str, _Rule] = {
     "weight_decay": _Rule(0.0, fix="use 0 (off) or a small value such as 1e-4"),
     "initial_accumulator_value": _Rule(0.0, fix="use 0 or a small positive value such as 0.1"),
 }
-_FLAGS = ("centered", "eps_in_sqrt", "nesterov")
+_FLAGS = ("bias_correction", "centered", "eps_in_sqrt", "nesterov", "sqrt")
 
 
 def _at(index: int, size: int) -> str:

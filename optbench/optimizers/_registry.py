@@ -277,7 +277,8 @@ def defaults(name: str) -> dict[str, Any]:
     Example:
       >>> from optbench import optimizers
       >>> optimizers.defaults("adam")
-      {'learning_rate': 0.001, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-08, 'weight_decay': 0.0}
+      {'learning_rate': 0.001, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-08, 'bias_correction': True,
+       'sqrt': True, 'weight_decay': 0.0}
     """
     return dict(_entry(name).defaults)
 

@@ -94,12 +94,14 @@ class Columns(NamedTuple):
     """A problem's share of the results of a batch, rows in the batch's run order.
 
     ``runs``: the columns after the engine's identifying ones (start coordinates, the outcome,
-    task metrics); ``curves`` and ``trajectories``: tidy frames keyed by ``run_id``.
+    task metrics); ``curves``, ``trajectories`` and ``gradient_flow`` (None: none): tidy
+    frames keyed by ``run_id``.
     """
 
     runs: pd.DataFrame
     curves: pd.DataFrame
     trajectories: pd.DataFrame
+    gradient_flow: pd.DataFrame | None = None
 
 
 class Problem(abc.ABC):

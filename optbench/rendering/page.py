@@ -11,7 +11,7 @@ from typing import Any
 import matplotlib as mpl
 import pandas as pd
 
-from optbench.rendering import _inputs, _style, figures, ranking, tables
+from optbench.rendering import _inputs, _style, chapters, figures, ranking, tables
 from optbench.rendering._save import save_png_pdf
 from optbench.rendering.summary import summary
 from optbench.results import schema, write_csv, write_text
@@ -45,7 +45,11 @@ def report(dir: str | Path) -> Path:
     tasks, the gradient norm w.r.t. the first hidden state. Before them the summary tables
     and the ranking across problems (time-to-target, performance profile, scores; also
     written to ``profiles.csv`` and ``scores.csv``); after them the config and the run's
-    metadata. Returns the path of the page.
+    metadata. Where the results allow, sections across problems follow the lecture
+    (:mod:`optbench.rendering.chapters`): learning-rate decay (the schedules), normalization
+    and regularization (the problems of one task compared), the vanishing gradient (the
+    gradient flowing back through time and depth); the surface problems then come before
+    them and the tasks after them. Returns the path of the page.
 
     Example::
 
@@ -70,10 +74,20 @@ def problem_section(res: Any, problem: str, folder: Path, *, gif: bool) -> str:
         return _problem(res, problem, figdir, colors, gif=gif)
 
 
-def write_page(res: Any, folder: Path, sections: list[str]) -> Path:
+def write_page(
+    res: Any, folder: Path, sections: list[str], lecture: dict[str, str] | None = None
+) -> Path:
     """Write the summary files, ``profiles.csv``, ``scores.csv`` and ``report.html`` around
-    the problems' ``sections``."""
+    the problems' ``sections`` (one per problem, in :func:`~._inputs.problems` order).
+
+    ``lecture``: the HTML of the sections across problems
+    (:func:`optbench.rendering.chapters.sections`; drawn here when None). When any applies,
+    the page follows the lecture: the surface problems (optimizers), learning-rate decay,
+    normalization and regularization, the vanishing gradient, then the tasks.
+    """
     colors = _style.colors(_inputs.optimizers(res))
+    if lecture is None:
+        lecture = chapters.sections(res, folder, colors)
     table = summary(res)
     note = tables.note(table, *_inputs.seeds(res))
     write_csv(folder / "summary.csv", table)
@@ -89,7 +103,7 @@ def write_page(res: Any, folder: Path, sections: list[str]) -> Path:
     )
     (folder / "figures").mkdir(exist_ok=True)
     body.append(ranking.section(res, folder, colors))
-    body += sections
+    body += _in_lecture_order(res, sections, lecture)
     body.append(_config_meta(res, folder))
     title = html.escape(str((res.config or {}).get("name") or folder.name))
     page = (
@@ -101,6 +115,33 @@ def write_page(res: Any, folder: Path, sections: list[str]) -> Path:
     )
     out = folder / "report.html"
     write_text(out, page)
+    return out
+
+
+def _in_lecture_order(res: Any, sections: list[str], lecture: dict[str, str]) -> list[str]:
+    """The problems' sections as they were when no lecture section applies; else the surface
+    problems' (wrapped in ``<section id="optimizers">``), the lecture's sections in
+    :data:`~.chapters.ORDER`, then the other problems' (``<section id="tasks">``), after a
+    line of contents."""
+    if not lecture:
+        return list(sections)
+    labels = _inputs.problems(res)
+    if len(labels) != len(sections):  # not one per problem: the lecture's sections first
+        return [lecture[k] for k in chapters.ORDER if k in lecture] + list(sections)
+    runs = res.runs
+    tasks = set(runs.loc[_inputs.is_task(runs), "problem"].astype(str))
+    surfaces = [s for p, s in zip(labels, sections, strict=True) if p not in tasks]
+    others = [s for p, s in zip(labels, sections, strict=True) if p in tasks]
+    groups = [("optimizers", "optimizers on loss surfaces", surfaces)] if surfaces else []
+    groups += [(a, t.lower(), [lecture[k]]) for k, (t, a) in chapters.ORDER.items() if k in lecture]
+    groups += [("tasks", "the tasks one by one", others)] if others else []
+    links = " · ".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t, _ in groups)
+    out = [f"<p class='sub'>In the lecture's order: {links}.</p>"]
+    for anchor, _, parts in groups:
+        if anchor in ("optimizers", "tasks"):
+            out.append(f'<section id="{anchor}">\n' + "\n".join(parts) + "\n</section>")
+        else:
+            out += parts
     return out
 
 

@@ -21,7 +21,7 @@ from multiprocessing.pool import Pool
 from pathlib import Path
 
 from optbench.compilation import enable_compilation_cache
-from optbench.rendering import _inputs, animation, page
+from optbench.rendering import _inputs, _style, animation, chapters, page
 
 
 @dataclass
@@ -72,7 +72,8 @@ def render_and_report(
     res = _inputs.load(folder)
     animated = _inputs.two_d_surfaces(res)
     jobs = [("gif", p) for p in animated] + [("section", p) for p in _inputs.problems(res)]
-    own = pool is None and len(jobs) > 1
+    jobs.append(("lecture", ""))
+    own = pool is None and len(jobs) > 2  # the lecture job alone is no reason to start one
     if own:
         pool = start_workers(workers)
     try:
@@ -82,7 +83,7 @@ def render_and_report(
             pool.terminate()
     paths = [p for (kind, _), out in zip(jobs, done, strict=True) if kind == "gif" for p in out]
     sections = [out for (kind, _), out in zip(jobs, done, strict=True) if kind == "section"]
-    return [*paths, page.write_page(res, folder, sections)]
+    return [*paths, page.write_page(res, folder, sections, lecture=done[-1])]
 
 
 def _share(fn: Callable, jobs: list[tuple], workers: Workers | None) -> list:
@@ -151,8 +152,12 @@ def _warm() -> None:
     Figure().text(0, 0, "warm")
 
 
-def _job(folder: Path, kind: str, label: str, animated: list[str]) -> list[Path] | str:
+def _job(
+    folder: Path, kind: str, label: str, animated: list[str]
+) -> list[Path] | str | dict[str, str]:
     if kind == "gif":
         return animation.render(folder, problems=[label])
     res = _inputs.load(folder)
+    if kind == "lecture":
+        return chapters.sections(res, folder, _style.colors(_inputs.optimizers(res)))
     return page.problem_section(res, label, folder, gif=label in animated)

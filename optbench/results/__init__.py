@@ -64,6 +64,8 @@ class Results:
         runs: one row per run (see the README for the columns).
         curves: ``run_id, step[, epoch]`` and one column per metric.
         trajectories: ``run_id, step, x, y`` for 2-D surfaces.
+        gradient_flow: ``run_id, step, position, grad_norm`` for recurrent tasks and deep
+            MLPs (:data:`.schema.GRADIENT_FLOW_COLUMNS`); empty otherwise.
         meta: versions, machine, config hash, date and per-group timings.
         config: the resolved config as plain data.
         path: the folder the results were loaded from or saved to, if any.
@@ -75,6 +77,7 @@ class Results:
     meta: dict[str, Any]
     config: dict[str, Any]
     path: Path | None = field(default=None, compare=False)
+    gradient_flow: pd.DataFrame = field(default_factory=schema.empty_gradient_flow)
 
     def __post_init__(self) -> None:
         # integer problem parameters stay integers where another problem lacks them
@@ -90,6 +93,7 @@ class Results:
         write_csv(folder / schema.RUNS, self.runs)
         write_csv(folder / schema.CURVES, self.curves)
         write_csv(folder / schema.TRAJECTORIES, self.trajectories)
+        write_csv(folder / schema.GRADIENT_FLOW, self.gradient_flow)
         write_text(folder / schema.CONFIG, tomli_w.dumps(toml_safe(self.config)))
         write_text(folder / schema.META, json.dumps(self.meta, indent=2, default=str) + "\n")
         write_scoring(folder, self)
@@ -123,7 +127,8 @@ def load(folder: str | Path) -> Results:
     """Read a results folder written by :func:`optbench.run` or :meth:`Results.save`."""
     folder = Path(folder)
     # every file checked: missing, empty, truncated or damaged is a ConfigError naming it
-    return Results(*checks.read_folder(folder), folder)
+    runs, curves, trajectories, meta, config, flow = checks.read_folder(folder)
+    return Results(runs, curves, trajectories, meta, config, folder, flow)
 
 
 def write_scoring(folder: str | Path, results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:

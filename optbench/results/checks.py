@@ -127,8 +127,11 @@ def read_toml(path: Path) -> dict[str, Any]:
 _RUN_REQUIRED = ("run_id", "problem", "optimizer", "grid_index", "seed", "final_loss", "diverged")
 
 
-def read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict, dict]:
-    """``(runs, curves, trajectories, meta, config)`` of a results folder, each file checked
+def read_folder(
+    folder: Path,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict, dict, pd.DataFrame]:
+    """``(runs, curves, trajectories, meta, config, gradient_flow)`` of a results folder, each
+    file checked (``gradient_flow.csv`` may be absent: folders written before it existed)
     (:func:`read_csv`, :func:`read_json`, :func:`read_toml`), and ``runs.csv`` against
     ``meta.json``: as many rows as its groups have runs (a file cut at a line break)."""
     if not (folder / schema.RUNS).is_file():
@@ -154,4 +157,10 @@ def read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
                 f"was cut or replaced): {_REDO}",
                 file=str(folder / schema.RUNS),
             )
-    return runs, curves, trajectories, meta, config
+    flow_path = folder / schema.GRADIENT_FLOW
+    flow = (
+        schema.normalize(read_csv(flow_path, schema.GRADIENT_FLOW_COLUMNS))
+        if flow_path.is_file()
+        else schema.empty_gradient_flow()
+    )
+    return runs, curves, trajectories, meta, config, flow

@@ -40,7 +40,7 @@ MARKER = ".optbench"
 TMP_PREFIX = ".optbench-tmp-"
 """Temporary files start with this; the next run removes any a killed process left."""
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_PART_FILES = ("runs.csv", "curves.csv", "trajectories.csv", "group.json")
+_PART_FILES = ("runs.csv", "curves.csv", "trajectories.csv", "gradient_flow.csv", "group.json")
 _MAX_NAME = 120  # part folder names longer than this are shortened (file systems allow 255)
 
 
@@ -223,13 +223,13 @@ def save_part(
     runs: pd.DataFrame,
     curves: pd.DataFrame,
     trajectories: pd.DataFrame,
+    gradient_flow: pd.DataFrame,
     info: dict[str, Any],
 ) -> None:
     """Keep a finished group; ``group.json`` is written last and marks it complete."""
     where = part_dir(folder, key)
-    write_csv(where / "runs.csv", runs)
-    write_csv(where / "curves.csv", curves)
-    write_csv(where / "trajectories.csv", trajectories)
+    for name, frame in zip(_PART_FILES, (runs, curves, trajectories, gradient_flow), strict=False):
+        write_csv(where / name, frame)
     write_text(where / "group.json", json.dumps(info, indent=2, default=str))
 
 
@@ -244,7 +244,7 @@ def load_part(folder: Path, key: str, group_hash: str) -> tuple[pd.DataFrame, ..
     if not isinstance(info, dict) or info.get("hash") != group_hash:
         return None
     try:
-        frames = [read_csv(where / n) for n in _PART_FILES[:3]]
+        frames = [read_csv(where / n) for n in _PART_FILES[:4]]
     except ConfigError:
         return None
     return (*frames, info)

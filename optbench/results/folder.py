@@ -84,8 +84,9 @@ def written(folder: Path) -> list[str]:
 def completed(folder: Path) -> dict[str, Any]:
     """The record of the last sweep that completed in ``folder`` ({} if none):
     ``complete`` maps each group key to its identity hash; ``columns`` maps it to the
-    indices, in ``column_sets``, of the columns of its rows in ``runs.csv``, ``curves.csv``
-    and ``trajectories.csv`` (what lets ``resume`` cut a group out of the files exactly)."""
+    indices, in ``column_sets``, of the columns of its rows in ``runs.csv``, ``curves.csv``,
+    ``trajectories.csv`` and ``gradient_flow.csv`` (what lets ``resume`` cut a group out of
+    the files exactly)."""
     found: dict[str, Any] = {}
     for record in _records(folder):
         if isinstance(record.get("complete"), dict):

@@ -28,9 +28,10 @@ import pandas as pd
 # --------------------------------------------------------------------------- files
 
 RUNS, CURVES, TRAJECTORIES = "runs.csv", "curves.csv", "trajectories.csv"
+GRADIENT_FLOW = "gradient_flow.csv"
 CONFIG, META = "config.toml", "meta.json"
 PROFILES, SCORES = "profiles.csv", "scores.csv"
-FILES = (RUNS, CURVES, TRAJECTORIES, CONFIG, META, PROFILES, SCORES)
+FILES = (RUNS, CURVES, TRAJECTORIES, GRADIENT_FLOW, CONFIG, META, PROFILES, SCORES)
 """The files every results folder holds (rendering adds GIFs, figures and the report)."""
 
 # --------------------------------------------------------------------------- runs.csv
@@ -55,7 +56,7 @@ SCHEDULE, SCHEDULE_SPEC = "schedule", "schedule_spec"
 
 def hyperparameter_columns(runs: pd.DataFrame) -> list[str]:
     """The hyperparameter columns of a runs frame (numeric, ``learning_rate`` first): every
-    column that is not an identifying, index, start, parameter or outcome column."""
+    column that is not an identifying, index, start, parameter, outcome or switch column."""
     fixed = {*RUN_ID, *KINDS, *RUN_OPTIMIZER, *RUN_INDEX, *OUTCOME, *TASK_METRICS, SELECTED}
     cols = [
         c
@@ -63,6 +64,7 @@ def hyperparameter_columns(runs: pd.DataFrame) -> list[str]:
         if c not in fixed
         and not c.startswith((PARAM_PREFIX, START_PREFIX, SCHEDULE))
         and pd.api.types.is_numeric_dtype(runs[c])
+        and not pd.api.types.is_bool_dtype(runs[c])  # switches (sqrt, centered, ...)
     ]
     return sorted(cols, key=lambda c: c != "learning_rate")
 
@@ -90,10 +92,15 @@ TASK_CURVES = (
     "grad_norm_h0",
 )
 TRAJECTORY_COLUMNS = ("run_id", "step", "x", "y")
+#: ``gradient_flow.csv``: for recurrent tasks and deep MLPs, at a few optimizer steps (0: at
+#: initialisation), the root mean square over a fixed batch of the per-example gradient
+#: norm ``||dJ_i/dh||`` at each ``position`` (the timestep t = 1..T of the hidden state
+#: h_t, or the hidden layer l = 1..depth whose output is h).
+GRADIENT_FLOW_COLUMNS = ("run_id", "step", "position", "grad_norm")
 
 # --------------------------------------------------------------------------- dtypes
 
-INTEGER = ("grid_index", "seed", "start", "stop_step", "step", "epoch")
+INTEGER = ("grid_index", "seed", "start", "stop_step", "step", "epoch", "position")
 """Integer columns: int64, or nullable ``Int64`` where some rows have no value (``epoch``
 of a sweep that mixes dataset and step tasks)."""
 NULLABLE_INTEGER = ("steps_to_tol",)
@@ -148,6 +155,18 @@ def integer_params(config: Mapping[str, Any]) -> tuple[str, ...]:
 def empty_trajectories() -> pd.DataFrame:
     """``trajectories.csv`` of a sweep without 2-D surfaces: the header only."""
     return pd.DataFrame(columns=list(TRAJECTORY_COLUMNS))
+
+
+def empty_gradient_flow() -> pd.DataFrame:
+    """``gradient_flow.csv`` of a sweep without recurrent or deep models: the header only."""
+    return pd.DataFrame(
+        {
+            "run_id": pd.Series(dtype=object),
+            "step": pd.Series(dtype=np.int64),
+            "position": pd.Series(dtype=np.int64),
+            "grad_norm": pd.Series(dtype=np.float64),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- meta.json

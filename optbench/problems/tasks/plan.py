@@ -30,6 +30,8 @@ class TaskResult:
     compile_s: float
     program: str  # the program's name in meta.json ("" when not cached)
     run_s: float
+    flow_steps: np.ndarray | None = None  # [F] optimizer steps of the gradient-flow points
+    flow: np.ndarray | None = None  # [R, F, P] (P = 0: the model has no probed positions)
 
 
 @dataclass(frozen=True)
@@ -66,3 +68,42 @@ def make_plan(budget: int, log_every: int, steps_per_epoch: int | None) -> Plan:
     n_points = math.ceil(budget / seg)
     ppc = math.ceil(n_points / min(n_points, MAX_CHUNKS))
     return Plan(total, steps_per_epoch, seg, n_points, ppc, math.ceil(n_points / ppc), budget)
+
+
+def collect(
+    plan: Plan,
+    curves: dict[str, np.ndarray],
+    diverged: np.ndarray,
+    stop: np.ndarray,
+    flow: np.ndarray,
+    compile_s: float,
+    program: str,
+    run_s: float,
+) -> TaskResult:
+    """The typed result of a group from its curves (``name -> [R, P]``), outcome and
+    gradient flow (``[R, F, P]``, at step 0 and at :func:`.flow.flow_segments`)."""
+    from optbench.problems.tasks.flow import flow_segments
+
+    train = curves["train_loss"]
+    with np.errstate(all="ignore"):
+        best = np.nanmin(np.where(np.isnan(train), np.inf, train), 1)
+    return TaskResult(
+        step=plan.point_steps(),
+        epoch=plan.point_epochs(),
+        curves=curves,
+        final_train_loss=train[:, -1].copy(),
+        val_loss=curves["val_loss"][:, -1].copy(),
+        test_loss=curves["test_loss"][:, -1].copy(),
+        test_accuracy=curves["test_accuracy"][:, -1].copy(),
+        val_accuracy=curves["val_accuracy"][:, -1].copy(),
+        best_train_loss=np.where(np.isinf(best), np.nan, best),
+        diverged=np.asarray(diverged, bool),
+        stop_step=np.asarray(stop).astype(np.int64),
+        compile_s=compile_s,
+        program=program,
+        run_s=run_s,
+        flow_steps=np.concatenate([[0], plan.point_steps()[flow_segments(plan.n_points)]]).astype(
+            np.int64
+        ),
+        flow=flow,
+    )

@@ -34,6 +34,7 @@ from optbench.problems.base import (
     Settings,
     optimizer_key,
 )
+from optbench.problems.tasks.train import TRACED_PARAMS
 from optbench.results.records import records
 from optbench.results.schema import TASK_METRICS
 from optbench.results.scoring import TARGET_METRICS
@@ -50,9 +51,6 @@ CURVE_POINTS = 50
 #: ... and step tasks this many: each evaluates 2,000 sequences, which at 50 points cost
 #: about as much as the training itself (the adding LSTM, 2,000 steps; measured).
 STEP_CURVE_POINTS = 20
-#: Task parameters that are numbers a program can trace (the others change its shapes or
-#: structure): what :meth:`TaskProblem.program_key` leaves out.
-TRACED_PARAMS = frozenset({"dropout", "l1", "l2", "augment"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,11 +185,8 @@ class TaskProblem(Problem):
                 log_every=self._log_every(settings),
                 dtype=jnp.float64 if settings.dtype == "float64" else jnp.float32,
                 on_chunk=on_progress,
-                # the program key and the parameters the program still compiles in
-                cache_key=(
-                    self.program_key(batch.optimizer, settings),
-                    tuple(sorted((k, v) for k, v in self.params.items() if k in TRACED_PARAMS)),
-                ),
+                # the regularisation values are the program's inputs, not in its key
+                cache_key=self.program_key(batch.optimizer, settings),
             )
         arrays = {
             "step": np.asarray(res.step),
@@ -203,6 +198,8 @@ class TaskProblem(Problem):
         }
         if res.epoch is not None:
             arrays["epoch"] = np.asarray(res.epoch)
+        if res.flow is not None and res.flow.shape[-1]:
+            arrays["flow_steps"], arrays["flow"] = np.asarray(res.flow_steps), np.asarray(res.flow)
         return Outputs(arrays, float(res.compile_s), float(res.run_s), res.program)
 
     def rows(self, batch: Batch, outputs: Outputs, run_ids: np.ndarray) -> Columns:
@@ -224,7 +221,26 @@ class TaskProblem(Problem):
             {k[len("curve_") :]: v for k, v in out.items() if k.startswith("curve_")},
             index={"epoch": out["epoch"]} if "epoch" in out else None,
         )
-        return Columns(runs, curves, pd.DataFrame(columns=["run_id", "step", "x", "y"]))
+        flow = _flow_rows(run_ids, out) if "flow" in out else None
+        return Columns(runs, curves, pd.DataFrame(columns=["run_id", "step", "x", "y"]), flow)
+
+
+def _flow_rows(run_ids: np.ndarray, out: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """``gradient_flow.csv``'s rows: one per run, measurement step and position (1-based),
+    up to the run's last update (a diverged run's parameters are frozen after it)."""
+    flow = np.asarray(out["flow"], np.float64)  # [R, F, P]
+    n_runs, n_steps, n_pos = flow.shape
+    steps = np.asarray(out["flow_steps"], np.int64)
+    frame = pd.DataFrame(
+        {
+            "run_id": np.repeat(run_ids, n_steps * n_pos),
+            "step": np.tile(np.repeat(steps, n_pos), n_runs),
+            "position": np.tile(np.arange(1, n_pos + 1, dtype=np.int64), n_runs * n_steps),
+            "grad_norm": flow.reshape(-1),
+        }
+    )
+    last = np.repeat(np.asarray(out["stop_step"], np.int64), n_steps * n_pos)
+    return frame[frame["step"].to_numpy() <= last].reset_index(drop=True)
 
 
 def _target(raw: Any, task: Task) -> dict[str, Any]:

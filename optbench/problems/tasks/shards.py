@@ -62,6 +62,35 @@ def fixed(n_shards: int) -> Iterator[None]:
         _FIXED.reset(token)
 
 
+def over_devices(program: Callable, n_runs: int) -> tuple[Callable, np.ndarray]:
+    """``program`` jitted, and the run indices of its shards (:func:`split`).
+
+    With several local devices (GPUs, or CPU devices forced with
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) the runs are one shard, padded to
+    a multiple of the device count, and the program is a ``shard_map`` over them: each device
+    runs its slice of the runs (``program(carry, first, seg0, hp, seed, arrays)``: the
+    carry, hyperparameters and seeds split along the run axis, the rest replicated). With
+    one device, one shard per core (:func:`split`), executed in threads by
+    :func:`run_shards`.
+    """
+    devices = jax.local_devices()
+    if len(devices) == 1:
+        return jax.jit(program), split(n_runs)
+    from jax.sharding import Mesh, PartitionSpec
+
+    runs, same = PartitionSpec("runs"), PartitionSpec()
+    mesh = Mesh(np.asarray(devices), ("runs",))
+    mapped = jax.shard_map(
+        program,
+        mesh=mesh,
+        in_specs=(runs, same, same, runs, runs, same),
+        out_specs=runs,
+        check_vma=False,  # the first chunk initialises the carry inside a lax.cond
+    )
+    n = len(devices)
+    return jax.jit(mapped), np.minimum(np.arange(-(-n_runs // n) * n), n_runs - 1)[None]
+
+
 def split(n_runs: int, n_shards: int | None = None) -> np.ndarray:
     """Run indices ``[shards, per_shard]``: ``min(workers(), n_runs)`` equal shards in
     order, the last padded by repeating run ``n_runs - 1``."""

@@ -7,11 +7,12 @@ runs (grid points x seeds; for recurrent models ``lax.map``, the runs one after 
 The program is cut into chunks of equal shape executed one after another, so a progress
 bar can move and Ctrl-C is honoured between chunks; it is compiled once per call whatever
 the number of runs (the first chunk initialises its carry inside the program:
-``carry = lax.cond(first, init, lambda: carry)``). The runs are split into equal shards,
-one per CPU core (:mod:`optbench.problems.tasks.shards`), that execute the one compiled
-program at the same time in threads of their own; a run's numbers do not depend on its
-shard for recurrent models and differ only by float32 rounding (the vmap's width) for the
-others.
+``carry = lax.cond(first, init, lambda: carry)``). The runs are split into equal shards
+(:mod:`optbench.problems.tasks.shards`): one per CPU core, executing the one compiled
+program at the same time in threads of their own, or one per local device under
+``shard_map``. A run's numbers do not depend on its shard, nor on the shard's width, except
+with batchnorm, whose reductions XLA vectorises by the width (measured: float32 4e-4, float64
+6e-12 after 2 epochs between widths 2 and 4): a cluster worker uses the driver's layout.
 
 Curve points ("segments"): dataset tasks are evaluated every ``max(1, log_every //
 steps_per_epoch)`` epochs and after the last; step tasks every ``log_every`` steps and after
@@ -29,15 +30,13 @@ Metrics at each point:
   one forward pass over both sets, ``EVAL_BATCH`` examples at a time;
 - ``adding``: ``val_loss`` and ``test_loss`` on two fixed sets of 1,000 sequences;
   ``test_accuracy`` and ``val_accuracy`` are NaN;
-- recurrent tasks: ``grad_norm_h0``, the mean since the previous point of the root mean
-  square over the batch of ``||d loss_i / d h_0,i||``, the gradient of each example's loss
-  with respect to the first hidden state (how much of the error signal reaches the start of
-  the sequence); NaN for the other tasks.
+- recurrent tasks: ``grad_norm_h0``, the mean since the previous point of the RMS over the
+  batch of ``||d loss_i / d h_0,i||`` (NaN for the others); recurrent and MLP models: the
+  gradient flow at each position, at a few points (:mod:`.flow`).
 
 Divergence: a non-finite training loss or update stops a run: its parameters, optimizer
-state and metrics stay as they were before that step (``jnp.where`` on an alive mask),
-``diverged`` is set and ``stop_step`` is the number of updates applied. Other runs in the
-batch are not affected. ``best_train_loss`` is the lowest ``train_loss`` over the points.
+state and metrics stay as they were (``jnp.where`` on an alive mask), ``diverged`` is set,
+``stop_step`` is the number of updates applied; the other runs go on.
 """
 
 from __future__ import annotations
@@ -54,13 +53,18 @@ from jax import lax
 
 from optbench import compilation
 from optbench.problems.tasks import data as data_mod
+from optbench.problems.tasks import flow as flow_mod
 from optbench.problems.tasks import shards as _shards
 from optbench.problems.tasks.models import Model, weight_penalty
-from optbench.problems.tasks.plan import TaskResult, make_plan
+from optbench.problems.tasks.plan import TaskResult, collect, make_plan
 
 METRICS = ("train_loss", "val_loss", "test_loss", "test_accuracy", "val_accuracy", "grad_norm_h0")
 EVAL_BATCH = 128
 """Examples per forward pass when evaluating (one pass over all 719 took 3x as long)."""
+
+TRACED_PARAMS = frozenset({"dropout", "l1", "l2", "augment"})
+"""Task parameters the program takes as per-run inputs, not constants: problems that differ
+only in these share one compiled program (the others change its shapes or structure)."""
 
 TRACE_COUNT = 0
 """How many times a chunk program was traced in this process (each trace is one compile)."""
@@ -94,9 +98,7 @@ def train(
     batch_size: int,
     log_every: int,
     dtype,
-    l1: float = 0.0,
-    l2: float = 0.0,
-    augment: bool = False,
+    regularization: dict[str, np.ndarray] | None = None,
     seq_length: int | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
     cache_key: Hashable | None = None,
@@ -107,10 +109,17 @@ def train(
     incomplete minibatch of an epoch is dropped). ``dataset=False``: the adding problem of
     length ``seq_length``, ``budget`` steps of fresh batches drawn from ``(seed, step)``.
     """
-    global TRACE_COUNT
     seeds = np.asarray(seeds)
     n_runs = seeds.shape[0]
-    hp_np = {k: np.broadcast_to(np.asarray(v, dtype), (n_runs,)) for k, v in hparams.items()}
+    # Per-run traced inputs: the optimizer's hyperparameters and the regularisation values,
+    # so that problems differing only in those share one compiled program.
+    hp_np = {
+        "opt": {k: np.broadcast_to(np.asarray(v, dtype), (n_runs,)) for k, v in hparams.items()},
+        "reg": {
+            k: np.broadcast_to(np.asarray(v, bool if k == "augment" else dtype), (n_runs,))
+            for k, v in (regularization or {}).items()
+        },
+    }
     seeds_np = seeds.astype(np.uint32)
 
     if dataset:
@@ -131,6 +140,10 @@ def train(
         arrays = tuple(jnp.asarray(a, dtype) for a in data_mod.adding_eval_sets(seq_length))
         plan = make_plan(budget, log_every, None)
         spe = None
+    # the fixed batch the gradient flow is measured on: the first of the validation set
+    # (digits: x_val leads the stacked validation and test images)
+    x_flow, y_flow = (arrays[2], arrays[3]) if dataset else (arrays[0], arrays[1])
+    arrays = (*arrays, x_flow[: flow_mod.FLOW_BATCH], y_flow[: flow_mod.FLOW_BATCH])
     recurrent = model.hidden is not None
     nan = jnp.full((), jnp.nan, dtype)
 
@@ -157,7 +170,7 @@ def train(
         key = jax.random.PRNGKey(seed)
         k_init, k_run = jax.random.split(key)
         params, state = model.init(k_init, dtype)
-        opt_state = make_optimizer(hp).init(params)
+        opt_state = make_optimizer(hp["opt"]).init(params)
         zero = jnp.zeros((), dtype)
         return {
             "params": params,
@@ -174,15 +187,19 @@ def train(
         }
 
     def train_step(run, hp, step, x, y):
-        opt = make_optimizer(hp)
+        opt, reg = make_optimizer(hp["opt"]), hp["reg"]
         k_aug, k_drop = jax.random.split(
             jax.random.fold_in(jax.random.fold_in(run["key"], 0), step)
         )
-        if augment:
-            x = data_mod.random_shift(k_aug, x)
+        if "augment" in reg:  # both computed, one kept: augmentation on or off is traced
+            x = jnp.where(reg["augment"], data_mod.random_shift(k_aug, x), x)
+        rate = {"dropout": reg["dropout"]} if "dropout" in reg else {}
+        l1, l2 = reg.get("l1", 0.0), reg.get("l2", 0.0)
 
         def loss_fn(params, h0):
-            out, new_state = model.apply(params, run["state"], x, key=k_drop, train=True, h0=h0)
+            out, new_state = model.apply(
+                params, run["state"], x, key=k_drop, train=True, h0=h0, **rate
+            )
             data_loss, _ = _loss(model.loss, out, y)
             return data_loss + weight_penalty(params, l1, l2), (data_loss, new_state)
 
@@ -272,6 +289,17 @@ def train(
             test_loss, _ = evaluate(p, s, arr[2], arr[3])
             return running_mean(run), val_loss, test_loss, nan, nan
 
+    # Gradient flow (:mod:`.flow`): at initialisation and at a few curve points.
+    n_pos = flow_mod.positions(model, arrays[-2])
+    flow_mask = jnp.asarray(flow_mod.flow_segments(plan.n_points))
+    no_flow = jnp.full((n_pos,), jnp.nan, dtype)
+
+    def flow_at(run, arr, when):
+        if n_pos == 0:
+            return no_flow
+        probe = flow_mod.make_flow(model, functools.partial(_loss, model.loss), arr[-2], arr[-1])
+        return lax.cond(when, lambda r: probe(r["params"], r["state"]), lambda r: no_flow, run)
+
     def segment(run, hp, seg, arr):
         def do(run):
             run = dict(run, loss_sum=jnp.zeros((), dtype), gh0_sum=jnp.zeros((), dtype))
@@ -280,10 +308,11 @@ def train(
             train_loss, val_loss, test_loss, test_acc, val_acc = measure(run, arr)
             gh0 = jnp.where(run["count"] > 0, run["gh0_sum"] / run["count"], run["last_gh0"])
             run["last_train"], run["last_gh0"] = train_loss, gh0
-            return run, jnp.stack([train_loss, val_loss, test_loss, test_acc, val_acc, gh0])
+            metrics = jnp.stack([train_loss, val_loss, test_loss, test_acc, val_acc, gh0])
+            return run, (metrics, flow_at(run, arr, flow_mask[seg]))
 
         def pad(run):
-            return run, jnp.full((len(METRICS),), jnp.nan, dtype)
+            return run, (jnp.full((len(METRICS),), jnp.nan, dtype), no_flow)
 
         return lax.cond(seg < plan.n_points, do, pad, run)
 
@@ -291,11 +320,13 @@ def train(
         global TRACE_COUNT
         TRACE_COUNT += 1
         carry = lax.cond(first, lambda: init_run(seed, hp), lambda: carry)
+        flow0 = flow_at(carry, arr, first)  # at initialisation (the first chunk only)
 
         def body(run, seg):
             return segment(run, hp, seg, arr)
 
-        return lax.scan(body, carry, seg0 + jnp.arange(plan.points_per_chunk))
+        carry, (table, flows) = lax.scan(body, carry, seg0 + jnp.arange(plan.points_per_chunk))
+        return carry, (table, flows, flow0)
 
     if recurrent:
         # One run after another (lax.map), still one program: vmapped, the recurrent
@@ -307,13 +338,14 @@ def train(
 
             return lax.map(one, (carry, hp, seed))
 
-        program = jax.jit(runs)
     else:
-        program = jax.jit(jax.vmap(chunk, in_axes=(0, None, None, 0, 0, None)))
-    # The runs in equal shards executing the one compiled program at the same time.
+        runs = jax.vmap(chunk, in_axes=(0, None, None, 0, 0, None))
+    # The runs in equal shards executing the one compiled program at the same time: over
+    # the local devices when there are several (one call), else one shard per CPU core.
+    program, layout = _shards.over_devices(runs, n_runs)
     shard_args = [
-        ({k: jnp.asarray(v[idx]) for k, v in hp_np.items()}, jnp.asarray(seeds_np[idx]))
-        for idx in _shards.split(n_runs)
+        (jax.tree.map(lambda v, idx=idx: jnp.asarray(v[idx]), hp_np), jnp.asarray(seeds_np[idx]))
+        for idx in layout
     ]
     hp0, seed0 = shard_args[0]
     shapes = jax.eval_shape(jax.vmap(init_run), seed0, hp0)
@@ -322,21 +354,19 @@ def train(
     def lower():
         return program.lower(carries[0], True, 0, hp0, seed0, arrays)
 
-    if cache_key is None:
-        t0 = time.perf_counter()
-        compiled = lower().compile()
-        compile_s = time.perf_counter() - t0
-    else:  # the runs' shapes are those of one shard
-        key = (cache_key, str(jax.tree.map(lambda a: (a.shape, a.dtype), (hp0, seed0))))
-        compiled, compile_s, _ = compilation.program(key, lower)
-    program_name = compilation.program_id(key) if cache_key is not None else ""
+    # the key: the group's, and the runs' shapes (those of one shard)
+    shapes_key = str(jax.tree.map(lambda a: (a.shape, a.dtype), (hp0, seed0)))
+    key = None if cache_key is None else (cache_key, shapes_key)
+    compiled, compile_s, _ = compilation.program(key, lower)
+    program_name = "" if key is None else compilation.program_id(key)
 
     def run_chunk(c, shard):
         carry, (hp, seed) = shard
         carry, out = compiled(carry, c == 0, c * plan.points_per_chunk, hp, seed, arrays)
-        return carry, np.asarray(out)  # [per, points_per_chunk, metrics]; blocks until done
+        # [per, points_per_chunk, metrics], [per, points_per_chunk, P], [per, P]; blocks
+        return carry, tuple(np.asarray(a) for a in out)
 
-    outs = []
+    outs, flows, flow0 = [], [], None
     run_s = 0.0
     for c in range(plan.n_chunks):
         t0 = time.perf_counter()
@@ -344,31 +374,27 @@ def train(
         done_shards = _shards.run_shards(functools.partial(run_chunk, c), shards)
         run_s += time.perf_counter() - t0
         carries = [carry for carry, _ in done_shards]
-        outs.append(np.concatenate([out for _, out in done_shards])[:n_runs])
+        outs.append(np.concatenate([out[0] for _, out in done_shards])[:n_runs])
+        flows.append(np.concatenate([out[1] for _, out in done_shards])[:n_runs])
+        if c == 0:
+            flow0 = np.concatenate([out[2] for _, out in done_shards])[:n_runs]
         if on_chunk is not None:
             done = min((c + 1) * plan.points_per_chunk * plan.seg_units, budget)
             on_chunk(done, budget)
 
-    table = np.concatenate(outs, axis=1)[:, : plan.n_points]
-    curves = {name: table[:, :, i] for i, name in enumerate(METRICS)}
     alive = np.concatenate([np.asarray(carry["alive"]) for carry in carries])[:n_runs]
     stop = np.concatenate([np.asarray(carry["stop"]) for carry in carries])[:n_runs]
-    with np.errstate(all="ignore"):
-        best = np.nanmin(np.where(np.isnan(curves["train_loss"]), np.inf, curves["train_loss"]), 1)
-    best = np.where(np.isinf(best), np.nan, best)
-    return TaskResult(
-        step=plan.point_steps(),
-        epoch=plan.point_epochs(),
-        curves=curves,
-        final_train_loss=curves["train_loss"][:, -1].copy(),
-        val_loss=curves["val_loss"][:, -1].copy(),
-        test_loss=curves["test_loss"][:, -1].copy(),
-        test_accuracy=curves["test_accuracy"][:, -1].copy(),
-        val_accuracy=curves["val_accuracy"][:, -1].copy(),
-        best_train_loss=best,
-        diverged=~alive,
-        stop_step=stop.astype(np.int64),
-        compile_s=compile_s,
-        program=program_name,
-        run_s=run_s,
+    table = np.concatenate(outs, axis=1)[:, : plan.n_points]
+    flow = np.concatenate(flows, axis=1)[:, : plan.n_points][
+        :, flow_mod.flow_segments(plan.n_points)
+    ]
+    return collect(
+        plan,
+        dict(zip(METRICS, np.moveaxis(table, 2, 0), strict=True)),
+        ~alive,
+        stop,
+        np.concatenate([flow0[:, None], flow], 1),
+        compile_s,
+        program_name,
+        run_s,
     )

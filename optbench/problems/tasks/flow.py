@@ -1,0 +1,74 @@
+r"""Gradient flow: how much of the error signal reaches each position of a model.
+
+The lecture's vanishing-gradient slides follow :math:`\partial J / \partial h^{(t)}` back
+through the sequence (a product of Jacobians :math:`\partial h^{(t+1)} / \partial h^{(t)}`
+that shrinks when they are small); for a deep network the same product runs over the
+layers. :func:`make_flow` measures it: for every position ``p`` (the timestep t = 1..T of a
+recurrent model's hidden state h_t, or the hidden layer l = 1..depth of a deep MLP), the
+root mean square over a fixed batch of the per-example gradient norm
+:math:`\lVert \partial J_i / \partial h_{p,i} \rVert`, with :math:`J_i` the example's data
+loss (no weight penalty), in evaluation mode (no dropout; batchnorm on its running
+averages, so that examples do not interact and the per-example gradient is well defined).
+
+The model adds a zero "probe" to each hidden state (``apply(..., probes=zeros)``, see
+:class:`optbench.problems.tasks.models.Model`); the gradient with respect to the probes is
+the gradient with respect to the hidden states. The batch loss is the mean of the examples'
+losses and ``h_{p,i}`` reaches only ``J_i``, so ``dJ_i/dh_{p,i} = B * dJ/dprobe_{p,i}``.
+
+It is measured at initialisation (step 0) and at :data:`FLOW_POINTS` evenly spaced curve
+points (the last one included): ``gradient_flow.csv``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+FLOW_POINTS = 4
+"""Curve points at which the gradient flow is measured besides initialisation: a quarter,
+half, three quarters and the end of the budget (each costs one forward and backward pass
+over :data:`FLOW_BATCH` examples, about 4 training steps of 64)."""
+FLOW_BATCH = 256
+"""Examples of the fixed batch it is measured on (the first of the validation set)."""
+
+
+def flow_segments(n_points: int) -> np.ndarray:
+    """A boolean mask over the curve points: where the gradient flow is measured.
+
+    Example:
+        >>> flow_segments(20).nonzero()[0].tolist(), flow_segments(2).nonzero()[0].tolist()
+        ([4, 9, 14, 19], [0, 1])
+    """
+    mask = np.zeros(n_points, bool)
+    picks = np.ceil(np.arange(1, FLOW_POINTS + 1) * n_points / FLOW_POINTS).astype(int) - 1
+    mask[np.clip(picks, 0, n_points - 1)] = True
+    return mask
+
+
+def make_flow(model, loss: Callable, x: jax.Array, y: jax.Array) -> Callable | None:
+    """``flow(params, state) -> [P]`` on the batch ``x, y`` (see the module), or None when
+    the model has no positions to probe. ``loss(out, y) -> (mean loss, accuracy)``."""
+    if getattr(model, "flow", None) is None:
+        return None
+    shape = model.probe_shape(x)
+    bsz = x.shape[0]
+
+    def flow(params, state):
+        def batch_loss(probes):
+            out, _ = model.apply(params, state, x, train=False, probes=probes)
+            return loss(out, y)[0]
+
+        g = jax.grad(batch_loss)(jnp.zeros(shape, x.dtype))  # [P, B, H]
+        return jnp.sqrt(jnp.sum(jnp.square(g), axis=(1, 2)) * bsz)
+
+    return flow
+
+
+def positions(model, x: jax.Array) -> int:
+    """The number of probed positions of ``model`` on a batch like ``x`` (0: none)."""
+    if getattr(model, "flow", None) is None:
+        return 0
+    return int(model.probe_shape(x)[0])
