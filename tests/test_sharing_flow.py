@@ -456,3 +456,48 @@ def test_a_traced_dropout_of_0_equals_the_plain_cnn_without_a_dropout_layer(shar
     compilation.clear_programs()  # its program is not the one its key names
     assert names.count("jit(chunk)") == 1
     _assert_same_numbers(shared[0], alone, "plain")
+
+
+def test_a_schedule_is_checked_only_against_the_problems_it_runs_on():
+    text = """
+[[problem]]
+surface = "booth"
+steps = 100
+optimizers = ["sgd"]
+[[problem]]
+surface = "rosenbrock"
+steps = 1000
+[optimizer.sgd]
+learning_rate = 0.01
+[optimizer.warm]
+name = "sgd"
+learning_rate = 0.01
+schedule = { kind = "cosine", warmup = 500 }
+"""
+    cfg = load_config(text)  # the 500-step warmup does not run on the 100-step booth
+    assert [o.label for o in cfg.optimizers_for(cfg.problems[0])] == ["sgd"]
+    with pytest.raises(ConfigError, match="warmup"):
+        load_config(text.replace('optimizers = ["sgd"]', 'optimizers = ["sgd", "warm"]'))
+
+
+def test_scores_count_only_the_problems_an_optimizer_runs_on():
+    text = """
+steps = 300
+[[problem]]
+surface = "booth"
+tolerance = 1e-3
+optimizers = ["adam"]
+[[problem]]
+surface = "quadratic"
+tolerance = 1e-3
+[optimizer.adam]
+learning_rate = 0.1
+[optimizer.sgd]
+learning_rate = 0.05
+"""
+    res = optbench.run(text)
+    profiles, scores = res.scoring()
+    pairs = set(zip(profiles["problem"], profiles["optimizer"], strict=True))
+    assert pairs == {("booth", "adam"), ("quadratic", "adam"), ("quadratic", "sgd")}
+    solved = dict(zip(scores["optimizer"], scores["solved"], strict=True))
+    assert solved["sgd"] == 1.0, scores  # its one problem, not 1 of 2

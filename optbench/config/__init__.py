@@ -243,8 +243,8 @@ def _parse(data: Mapping[str, Any], file: str, base: Path) -> Config:
             key="optimizer",
         )
     optimizers = tuple(parse_optimizer(label, spec) for label, spec in raw_opts.items())
-    _check_schedules(problems, optimizers)
     pairs = pairs_mod.parse(raw_problems, labels, [o.label for o in optimizers])
+    _check_schedules(problems, optimizers, pairs)
     return Config(
         name=name,
         problems=problems,
@@ -292,14 +292,17 @@ def _fits(problem: Problem) -> Problem:
     return problem
 
 
-def _check_schedules(problems: Sequence[Problem], optimizers: Sequence[OptimizerConfig]) -> None:
-    """Each schedule must fit each problem's real number of steps (e.g. its warmup)."""
+def _check_schedules(
+    problems: Sequence[Problem], optimizers: Sequence[OptimizerConfig], pairs: pairs_mod.Pairs
+) -> None:
+    """Each schedule must fit the real number of steps of each problem it runs on."""
     from optbench import schedules
 
+    chosen = dict(pairs)
     for o in optimizers:
         if o.schedule is None:
             continue
-        for p in problems:
+        for p in (p for p in problems if o.label in chosen.get(p.label, (o.label,))):
             try:
                 schedules.from_config(o.schedule, total_steps=p.optimizer_steps())
             except ConfigError as err:
@@ -381,7 +384,7 @@ def override(
     if steps is not None:
         config = replace(config, steps=steps)
     if steps is not None or epochs is not None:  # a schedule must fit the new budget
-        _check_schedules(config.problems, config.optimizers)
+        _check_schedules(config.problems, config.optimizers, config.pairs)
     for p in config.problems:  # the new budget must fit the step counter
         try:
             _fits(p)

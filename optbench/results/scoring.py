@@ -126,10 +126,14 @@ def times(runs: pd.DataFrame, curves: pd.DataFrame, config: Mapping[str, Any]) -
     frame = frame[t.notna().to_numpy()]
     problems = _ordered(frame["problem"])
     optimizers = _ordered(runs["optimizer"]) if not runs.empty else []
+    # a problem that lists its optimizers (``optimizers = [...]``) is scored for those only
+    listed = {
+        q.get("label"): q["optimizers"] for q in config.get("problem", []) if "optimizers" in q
+    }
     rows = []
     for p in problems:
         pr = frame[frame["problem"].astype(str) == p]
-        for o in optimizers:
+        for o in (o for o in optimizers if o in listed.get(p, (o,))):
             g = pr[pr["optimizer"].astype(str) == o]
             if g.empty:  # not run on this problem: it never got there
                 rows.append({"problem": p, "optimizer": o, "time_to_target": np.inf})
@@ -169,7 +173,8 @@ def profiles(runs: pd.DataFrame, curves: pd.DataFrame, config: Mapping[str, Any]
 
 def scores(profile: pd.DataFrame, max_ratio: float = DEFAULT_MAX_RATIO) -> pd.DataFrame:
     """The rows of ``scores.csv``: per optimizer, ``score`` = (1/n) sum over the n problems
-    of max(0, r_max - r) / (r_max - 1) and ``solved`` = the fraction with a finite r."""
+    of max(0, r_max - r) / (r_max - 1) and ``solved`` = the fraction with a finite r (the n
+    problems it runs on: a problem that lists its optimizers counts for those only)."""
     rows = []
     for opt in _ordered(profile["optimizer"]):
         r = profile.loc[profile["optimizer"].astype(str) == opt, "ratio"].to_numpy(float)

@@ -214,28 +214,21 @@ CELLS: dict[str, Cell] = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 """The cells a task's ``cell`` parameter may name."""
 
 
-def _project(x_t, w, b):
-    """``x_t @ w + b``; for a few input features as broadcast multiply-adds, which XLA fuses
-    into the cell's kernel instead of launching a small matmul at every timestep."""
-    if x_t.shape[-1] > 8:
-        return x_t @ w + b
-    return sum((x_t[..., k : k + 1] * w[k] for k in range(x_t.shape[-1])), b)
-
-
 def _scan_forward(cell: Cell, x, w, b, w_h, b_h, h0, c0, probes=None):
-    ones = jnp.ones((*h0.shape[:-1], 1), h0.dtype)
     if cell.sums_inputs:
+        ones = jnp.ones((*h0.shape[:-1], 1), h0.dtype)
         w_all = jnp.concatenate([w_h, w, (b + b_h)[None]], axis=0)
 
     def step(carry, xs):
         h, c = carry
         x_t, p_t = (xs, None) if probes is None else xs
-        rows = jnp.concatenate([h, x_t, ones], axis=-1)
         if cell.sums_inputs:
             # U h + b_h + W x + b in one matmul; the cell adds xp = 0 to it.
+            rows = jnp.concatenate([h, x_t, ones], axis=-1)
             xp, hh = jnp.zeros((), h.dtype), rows @ w_all
         else:
-            xp, hh = _project(x_t, w, b), h @ w_h + b_h
+            rows = h
+            xp, hh = x_t @ w + b, h @ w_h + b_h
         h_new, c_new, res = cell.forward(xp, hh, h, c)
         if p_t is not None:
             h_new = h_new + p_t  # the probe: d loss / d p_t at p_t = 0 is d loss / d h_t
@@ -293,11 +286,11 @@ def recurrent(cell: Cell, x, w, b, w_h, b_h, h0, c0) -> jax.Array:
 
 def _recurrent_fwd(cell, x, w, b, w_h, b_h, h0, c0):
     h_last, rows, res = _scan_forward(cell, x, w, b, w_h, b_h, h0, c0)
-    return h_last, (rows, res, w, w_h, c0)
+    return h_last, (x, rows, res, w, w_h, c0)
 
 
 def _recurrent_bwd(cell, saved, dh_last):
-    rows, res, w, w_h, c0 = saved
+    x, rows, res, w, w_h, c0 = saved
     hidden, d = w_h.shape[0], w.shape[0]
     # U^T on the per-gate view [G, H, H]: the gate gradients need no reshape to the flat
     # [..., G*H] layout (on which XLA would divide every index by H).
@@ -321,10 +314,14 @@ def _recurrent_bwd(cell, saved, dh_last):
     t, bsz, width = rows.shape
     dxp = dxp.reshape(t * bsz, -1)
     flat_rows = rows.reshape(t * bsz, width).T
-    grad_x = flat_rows @ dxp  # rows [h, x, 1] x columns: d/dU (if dhh is None), d/dW, d/db
-    grad_h = grad_x if dhh is None else flat_rows @ dhh.reshape(t * bsz, -1)
     dx = (dxp @ w.T).reshape(t, bsz, d)
-    return dx, grad_x[hidden:-1], grad_x[-1], grad_h[:hidden], grad_h[-1], dh0, dc0
+    if cell.sums_inputs:
+        # rows [h, x, 1] x columns: d/dU, d/dW, d/db (= d/db_h) in one matmul
+        grad = flat_rows @ dxp
+        return dx, grad[hidden:-1], grad[-1], grad[:hidden], grad[-1], dh0, dc0
+    dhh = dhh.reshape(t * bsz, -1)
+    grad_w = x.reshape(t * bsz, d).T @ dxp
+    return dx, grad_w, dxp.sum(0), flat_rows @ dhh, dhh.sum(0), dh0, dc0
 
 
 recurrent.defvjp(_recurrent_fwd, _recurrent_bwd)
