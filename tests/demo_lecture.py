@@ -37,15 +37,18 @@ TASK_OPTIMIZERS = {
     },
 }
 #: label -> (task, params, steps, curve x column)
+#: The parameters as the registry writes them: a digits network's normalization and
+#: regularization always, a cell's gate bias only for the cell that has that gate.
+_NET = {"batchnorm": False, "dropout": 0.0}
 PROBLEMS = {
-    "cnn": ("digits_cnn", {}),
-    "cnn_dropout": ("digits_cnn", {"dropout": 0.3}),
-    "cnn_batchnorm": ("digits_cnn", {"batchnorm": True}),
+    "cnn": ("digits_cnn", dict(_NET)),
+    "cnn_dropout": ("digits_cnn", _NET | {"dropout": 0.3}),
+    "cnn_batchnorm": ("digits_cnn", _NET | {"batchnorm": True}),
     "adding_rnn": ("adding", {"cell": "rnn", "length": 20}),
-    "adding_lstm": ("adding", {"cell": "lstm", "length": 20}),
-    "adding_gru": ("adding", {"cell": "gru", "length": 20}),
-    "mlp_plain": ("digits_mlp", {"depth": 6, "residual": False}),
-    "mlp_residual": ("digits_mlp", {"depth": 6, "residual": True}),
+    "adding_lstm": ("adding", {"cell": "lstm", "length": 20, "forget_bias": 1.0}),
+    "adding_gru": ("adding", {"cell": "gru", "length": 20, "update_bias": 1.0}),
+    "mlp_plain": ("digits_mlp", _NET | {"depth": 6, "residual": False}),
+    "mlp_residual": ("digits_mlp", _NET | {"depth": 6, "residual": True}),
 }
 EPOCHS, PER_EPOCH, ADDING_STEPS = 10, 20, 300
 #: The gradient's factor per step back, (at initialisation, late in training).

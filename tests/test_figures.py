@@ -96,3 +96,83 @@ def test_sensitivity_limits_follow_the_data_when_nothing_diverged(narrow):
     assert r.val_loss.max() <= hi <= r.val_loss.max() * 1.5  # not 3x the top value
     assert r.val_loss.min() / 1.5 <= lo <= r.val_loss.min()
     assert len(_labels_in_view(ax)) >= 2 and len(_labels_in_view(ax, "x")) >= 2
+
+
+def _frame(labels, losses=None):
+    from optbench.rendering.levels import background, loss_axis
+    from optbench.rendering.scene import Frame, Scene, Track
+
+    bounds = np.array([[-1.5, 1.5], [-1.5, 1.5]])
+    bg = background(lambda p: p[0] ** 2 - p[1] ** 2, bounds, bounded_below=False, n=40)
+    losses = losses or [np.array([1.0, -1.0, -200.0])] * len(labels)
+    tracks = [
+        Track(
+            lab,
+            _style.PALETTE[i % len(_style.PALETTE)],
+            np.arange(len(v)),
+            np.zeros((len(v), 2)),
+            v,
+            status="escaped",
+        )
+        for i, (lab, v) in enumerate(zip(labels, losses, strict=True))
+    ]
+    la = loss_axis(np.concatenate(losses), bounded_below=False)
+    scene = Scene(bg, "saddle", starts=np.zeros((1, 2)), loss_axis=la)
+    frame = Frame(scene, tracks)
+    frame.rgb(2)
+    return frame
+
+
+@pytest.mark.parametrize("n", [4, 9, 14])
+def test_the_animation_legend_fits_the_frame(n):
+    labels = [f"optimizer_slide_{i}  lr=100 (escaped at {i})" for i in range(n)]
+    frame = _frame(labels)
+    box = frame.fig.legends[0].get_window_extent(frame.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= frame.fig.bbox.width and box.y0 >= 0
+
+
+def test_a_few_short_labels_keep_four_columns_at_the_usual_size():
+    frame = _frame(["sgd  lr=0.1", "adam  lr=1", "momentum  lr=0.1"])
+    legend = frame.fig.legends[0]
+    assert legend._ncols == 4  # start + three optimizers, one row
+    assert {t.get_fontsize() for t in legend.get_texts()} == {9.0}
+
+
+def test_a_run_far_below_the_others_does_not_set_the_animation_loss_axis():
+    far = [np.array([1.0, -1.0, -200.0 - 50 * i]) for i in range(4)] + [np.array([1.0, -2e11])]
+    frame = _frame([f"o{i}" for i in range(5)], far)
+    assert -1e4 < frame.lax.get_ylim()[0] < -300
+
+
+def test_escaped_runs_far_below_leave_the_loss_figure_through_the_bottom(tmp_path):
+    res = optbench.load(write_demo(tmp_path / "d", steps=60))
+    colors = _style.colors(list(res.config["optimizer"]))
+    sel = res.runs[(res.runs.problem == "saddle") & res.runs.selected]
+    ids = sel.loc[sel.optimizer == sel.optimizer.iloc[0], "run_id"]
+    c = res.curves
+    last = c[c.run_id.isin(ids)].groupby("run_id").tail(1).index
+    res.curves.loc[last, "loss"] = -2e11
+    fig = figures.loss_curves(res, "saddle", colors)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] > -1e6
+    assert any("off the axis" in t.get_text() for t in ax.get_legend().get_texts())
+    assert figures.escape_floor([np.array([1.0, -5.0]), np.array([1.0, -6.0])]) is None
+
+
+def test_no_sensitivity_figure_for_one_point_grids(tmp_path):
+    res = optbench.load(write_demo(tmp_path / "d", steps=60))
+    colors = _style.colors(list(res.config["optimizer"]))
+    assert figures.sensitivity(res, "rosenbrock", colors) is not None
+    res.runs = res.runs[res.runs.grid_index == 0]
+    assert figures.sensitivity(res, "rosenbrock", colors) is None
+
+
+def test_no_empty_panel_when_a_task_has_no_accuracy(tmp_path):
+    res = optbench.load(write_demo(tmp_path / "d", steps=60))
+    tasks = res.runs.loc[res.runs.task.notna(), "problem"].astype(str).unique()
+    colors = _style.colors(list(res.config["optimizer"]))
+    for col in ("test_accuracy", "val_accuracy"):
+        if col in res.curves:
+            res.curves[col] = np.nan
+    fig = figures.task_curves(res, tasks[0], colors)
+    assert all(ax.get_visible() and ax.has_data() for ax in fig.axes)

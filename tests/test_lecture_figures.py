@@ -185,7 +185,31 @@ def test_task_groups_and_what_differs(res):
     groups = compare.task_groups(res)
     assert groups == {"digits_cnn": CNNS, "adding": RECURRENT, "digits_mlp": DEEP}
     assert set(compare.varied(res, CNNS)) == {"dropout", "batchnorm"}
+    # forget_bias / update_bias are set only for the cell that has that gate: not varied
     assert compare.varied(res, RECURRENT) == ["cell"]
+    assert compare.varied(res, DEEP) == ["residual"]
+
+
+def test_only_regularisation_problems_are_compared_under_regularisation(res):
+    reg, other = compare.split_groups(res)
+    assert reg == {"digits_cnn": CNNS}
+    assert other == {"adding": RECURRENT, "digits_mlp": DEEP}
+
+
+def test_decay_problems_are_those_of_the_schedules_no_comparison_claims(res):
+    assert chapters.decay_problems(res) == []  # every scheduled task is compared elsewhere
+    alone = ("cnn", "adding_rnn")
+    assert chapters.decay_problems(lecture_results(problems=alone)) == ["cnn"]  # rnn: flow
+    assert chapters.decay_problems(lecture_results(problems=alone, flow=False)) == list(alone)
+    assert chapters.decay_problems(lecture_results(problems=alone, schedules=False)) == []
+
+
+def test_the_decay_section_shows_the_scheduled_problems(tmp_path, quick_problems):
+    kw = {"problems": ("cnn", "cnn_dropout", "adding_rnn"), "flow": False}
+    text = report(write_lecture_demo(tmp_path / "decay", **kw)).read_text()
+    decay, end = text.index('id="learning-rate-decay"'), text.index('id="tasks"')
+    assert decay < text.index("<h2>adding_rnn</h2>") < end  # beside lr(t), not under tasks
+    assert text.index('id="tasks"') < text.index("<h2>cnn</h2>")  # compared: a task
 
 
 def test_comparison_train_solid_validation_dashed_one_colour_per_problem(res):
@@ -251,7 +275,11 @@ def test_the_report_follows_the_lecture(tmp_path, quick_problems):
     section = text[at["vanishing-gradient"] : at["tasks"]]
     assert "1 − u" in section and "tanh RNN" in section
     tables = text[at["normalization-regularization"] : at["vanishing-gradient"]]
-    assert tables.count("<tr>") == 3 + len(CNNS) + len(RECURRENT) + len(DEEP)  # 3 headers
+    assert tables.count("<tr>") == 1 + len(CNNS)  # only the regularised task, 1 header
+    assert "compare-adding" not in tables and "compare-digits_mlp" not in tables
+    cells = text[at["vanishing-gradient"] : at["tasks"]]
+    assert cells.count("<tr>") == 2 + len(RECURRENT) + len(DEEP)  # the architectures
+    assert "figures/lecture-compare-adding.png" in cells
 
 
 def test_render_and_report_draws_the_lecture_sections_too(tmp_path):

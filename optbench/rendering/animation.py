@@ -13,7 +13,7 @@ from optbench._errors import ConfigError
 from optbench.rendering import _inputs, _style
 from optbench.rendering._save import save_png_pdf
 from optbench.rendering.gif import animate, delays, frame_steps
-from optbench.rendering.levels import background, evaluate_points, loss_axis
+from optbench.rendering.levels import background, escape_floor, evaluate_points, loss_axis
 from optbench.rendering.scene import Frame, Scene, Track
 from optbench.results import atomic_path
 
@@ -148,9 +148,11 @@ def build(res: Any, label: str, colors: dict[str, str]) -> tuple[Scene, list[Tra
     starts = _starts(runs, surf, tracks)
     minima = np.array([np.asarray(p, dtype=float)[:2] for p, _ in (surf.minima or [])])
     main = [t.loss for t in tracks if not t.faint] or [np.ones(1)]
-    axis = loss_axis(
-        np.concatenate(main), min_value=surf.min_value, bounded_below=bool(surf.bounded_below)
-    )
+    losses = np.concatenate(main)
+    floor = None if surf.bounded_below else escape_floor(main)
+    if floor is not None:  # runs that leave far below the others do not set the scale
+        losses = losses[losses >= floor]
+    axis = loss_axis(losses, min_value=surf.min_value, bounded_below=bool(surf.bounded_below))
     coords = tuple(getattr(surf, "coords", None) or ("x", "y"))[:2]
     title = label if label == surf.name else f"{label} ({surf.name})"
     return (

@@ -13,7 +13,7 @@ from typing import Any
 
 import matplotlib as mpl
 
-from optbench.rendering import _style, compare, lecture
+from optbench.rendering import _inputs, _style, compare, lecture
 from optbench.rendering._save import save_png_pdf
 from optbench.rendering.tables import sig
 
@@ -61,6 +61,21 @@ def sections(res: Any, folder: Path, colors: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def decay_problems(res: Any) -> list[str]:
+    """The problems (config order) on which a scheduled optimizer runs, beside the
+    constant-rate ones, that no other section draws (not one of a task's several problems,
+    no gradient-flow rows): the page shows them in the learning-rate decay section."""
+    scheduled = {o for o in _inputs.optimizers(res) if lecture.schedule_spec(res, o)}
+    grouped = {p for ps in compare.task_groups(res).values() for p in ps}
+    flow = getattr(res, "gradient_flow", None)
+    if flow is not None and len(flow):
+        runs = res.runs[res.runs["run_id"].astype(str).isin(flow["run_id"].astype(str))]
+        grouped |= set(runs["problem"].astype(str))
+    opts = res.runs.groupby(res.runs["problem"].astype(str))["optimizer"]
+    ran = {str(p): set(map(str, o)) for p, o in opts.unique().items()}
+    return [p for p in _inputs.problems(res) if p not in grouped and ran.get(p, set()) & scheduled]
+
+
 def _schedules(res: Any, figdir: Path, colors: dict[str, str]) -> str:
     lines = lecture.schedule_lines(res)
     fig = lecture.lr_schedules(res, colors, lines)
@@ -105,9 +120,10 @@ def _table(frame: Any) -> str:
     )
 
 
-def _regularization(res: Any, figdir: Path, colors: dict[str, str]) -> str:
+def _comparisons(res: Any, figdir: Path, groups: dict[str, list[str]]) -> list[str]:
+    """Per task of ``groups``: a heading, :func:`compare.comparison` and its table."""
     parts = []
-    for task, problems in compare.task_groups(res).items():
+    for task, problems in groups.items():
         fig = compare.comparison(res, task, problems)
         if fig is None:
             continue
@@ -127,6 +143,11 @@ def _regularization(res: Any, figdir: Path, colors: dict[str, str]) -> str:
             "<p class='sub'>Final values of the same runs (medians over seeds); gap = "
             "validation loss − train loss.</p>"
         )
+    return parts
+
+
+def _regularization(res: Any, figdir: Path, colors: dict[str, str]) -> str:
+    parts = _comparisons(res, figdir, compare.split_groups(res)[0])
     if not parts:
         return ""
     intro = (
@@ -134,8 +155,9 @@ def _regularization(res: Any, figdir: Path, colors: dict[str, str]) -> str:
         "data. Normalization (batchnorm) makes the loss less sensitive to the weights and "
         "easier to optimise; regularization (an L2 penalty, dropout, data augmentation) "
         "aims to shrink the gap between training and validation loss. Below, for each task "
-        "with several problems in the sweep: each problem's best optimizer (the lowest mean "
-        "validation loss of the optimizers' selected grid points), its selected runs, median "
+        "whose problems differ in normalization or regularization: each problem's best "
+        "optimizer (the lowest mean validation loss of the optimizers' selected grid "
+        "points), its selected runs, median "
         "over seeds. The train loss is the mean minibatch loss as training computed it "
         "(dropout and augmentation on, batchnorm on batch statistics, no penalty term), the "
         "validation loss in evaluation mode, so a regularised model's train loss can lie "
@@ -174,6 +196,13 @@ def _vanishing(res: Any, figdir: Path, colors: dict[str, str]) -> str:
         fig = lecture.gradient_flow(res, flow)
         if fig is not None:
             parts.append(_img(_save(fig, figdir, f"lecture-gradient-{name}"), caption))
+    cells = _comparisons(res, figdir, compare.split_groups(res)[1])
+    if parts and cells:
+        parts.append(
+            "<p class='sub'>Does the kept gradient pay off? The same architectures' train and "
+            "validation loss:</p>"
+        )
+    parts += cells
     if not parts:
         return ""
     intro = (

@@ -18,6 +18,9 @@ from optbench.rendering._style import PALETTE, set_scale
 from optbench.rendering.lecture import _figure, _first, best_optimizer
 from optbench.results import schema
 
+#: The problem parameters of normalization and regularization.
+REGULARIZATION = ("batchnorm", "bn_alpha", "dropout", "dropout_mode", "l1", "l2", "augment")
+
 
 def task_groups(res: Any) -> dict[str, list[str]]:
     """The tasks with two or more problems in the sweep, each with its problems (config
@@ -32,15 +35,30 @@ def task_groups(res: Any) -> dict[str, list[str]]:
 
 
 def varied(res: Any, problems: list[str]) -> list[str]:
-    """The problem parameters (``param_NAME`` without the prefix) that differ among
-    ``problems`` (a parameter one problem lacks counts as differing)."""
+    """The problem parameters (``param_NAME`` without the prefix) that differ among the
+    ``problems`` that have them: a parameter absent (NaN) from a problem does not apply to
+    it (the registry drops a cell's biases from the cells without that gate), so it counts
+    only where it is set."""
     runs = res.runs[res.runs["problem"].astype(str).isin(problems)]
     out = []
     for col in (c for c in runs.columns if c.startswith(schema.PARAM_PREFIX)):
-        values = {str(_first(runs[runs["problem"].astype(str) == p], col)) for p in problems}
-        if len(values) > 1:
+        values = {_first(runs[runs["problem"].astype(str) == p], col) for p in problems}
+        if len({str(v) for v in values if v is not None}) > 1:  # None: absent, NaN
             out.append(col[len(schema.PARAM_PREFIX) :])
     return out
+
+
+def split_groups(res: Any) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """:func:`task_groups` split in two: those whose problems differ in a normalization or
+    regularization parameter (:data:`REGULARIZATION`: the lecture's normalization and
+    regularization), and the others (the architectures of the vanishing gradient: the
+    adding problem's cells, plain and residual MLPs)."""
+    reg: dict[str, list[str]] = {}
+    other: dict[str, list[str]] = {}
+    for task, problems in task_groups(res).items():
+        side = reg if set(varied(res, problems)) & set(REGULARIZATION) else other
+        side[task] = problems
+    return reg, other
 
 
 def _chosen(res: Any, problem: str) -> tuple[str | None, pd.DataFrame]:

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from optbench.rendering import _inputs
 from optbench.rendering._style import RC, set_scale
-from optbench.rendering.levels import loss_axis
+from optbench.rendering.levels import escape_floor, loss_axis
 from optbench.rendering.tables import sig
 
 #: Line styles of the profile, so that coinciding profiles stay visible.
@@ -108,15 +108,30 @@ def loss_curves(res: Any, problem: str, colors: dict[str, str], metric: str = ""
                 bands[opt] = b
     fig = _figure()
     ax = fig.subplots()
-    vals = np.concatenate([b["median"].to_numpy() for b in bands.values()] or [np.ones(1)])
+    medians = [b["median"].to_numpy(float) for b in bands.values()]
+    vals = np.concatenate(medians or [np.ones(1)])
+    floor = None if bounded else escape_floor(medians)
+    if floor is not None:  # runs far below the others leave through the bottom (a triangle)
+        vals = vals[vals >= floor]
     la = loss_axis(vals, min_value=min_value, bounded_below=bounded, name=metric.replace("_", " "))
+    off = []
     for opt, b in bands.items():
-        x = b.index.to_numpy(dtype=float)
+        x, med = b.index.to_numpy(dtype=float), b["median"].to_numpy(float)
         ax.fill_between(
             x, la.transform(b["q25"]), la.transform(b["q75"]), color=colors[opt], alpha=0.2, lw=0
         )
-        ax.plot(x, la.transform(b["median"]), color=colors[opt], lw=1.8, label=legend(opt, runs))
+        label = legend(opt, runs)
+        if floor is not None and np.nanmin(med) < floor:
+            i = int(np.flatnonzero(med < floor)[0])
+            label += f" (off the axis at step {x[i]:g}: {sig(np.nanmin(med))})"
+            off.append((x[i], colors[opt]))
+        ax.plot(x, la.transform(med), color=colors[opt], lw=1.8, label=label)
     la.apply(ax)
+    if floor is not None:
+        bottom = float(la.transform(np.array([floor]))[0]) * 1.3 - la.linthresh
+        ax.set_ylim(bottom=bottom)
+        for x0, c in off:
+            ax.plot([x0], [bottom], "v", color=c, ms=9, mec="black", mew=0.6, clip_on=False)
     x_max = max((float(b.index.max()) for b in bands.values()), default=1.0)
     _step_axis(ax, task, xcol, x_max)
     ax.set_title(f"{problem}: median over seeds, band = interquartile range")
@@ -138,10 +153,11 @@ def _log_pad(lo: float, hi: float, frac: float) -> float:
     return 10 ** (frac * span)
 
 
-def sensitivity(res: Any, problem: str, colors: dict[str, str]) -> Figure:
-    """Final loss vs learning rate (log-log) per optimizer; diverged points as crosses in
-    a strip above the data, the selected learning rate ringed. Each learning rate shows its
-    best setting of the other hyperparameters. The limits follow the data."""
+def sensitivity(res: Any, problem: str, colors: dict[str, str]) -> Figure | None:
+    """Final loss vs learning rate (log-log) per optimizer with two or more learning rates
+    (None when none has); diverged points as crosses in a strip above the data, the selected
+    learning rate ringed. Each learning rate shows its best setting of the other
+    hyperparameters. The limits follow the data."""
     r = res.runs[res.runs["problem"].astype(str) == problem]
     col = _inputs.objective(r)
     min_value, bounded = _surface_min(res, problem)
@@ -158,7 +174,11 @@ def sensitivity(res: Any, problem: str, colors: dict[str, str]) -> Figure:
             .groupby("grid_index")
             .agg(lr=("learning_rate", "first"), s=("_s", "median"), sel=("selected", "any"))
         )
-        pts[opt] = per.sort_values("s").groupby("lr").first().sort_index()
+        per = per.sort_values("s").groupby("lr").first().sort_index()
+        if len(per) >= 2:  # a one-point grid has no sensitivity to show
+            pts[opt] = per
+    if not pts:
+        return None
     finite = np.concatenate([b["s"].to_numpy() for b in pts.values()] or [np.ones(1)])
     finite = finite[np.isfinite(finite)]
     la = loss_axis(
@@ -254,8 +274,10 @@ def task_curves(res: Any, problem: str, colors: dict[str, str]) -> Figure | None
         return None
     xcol = _xcol(c)
     target = _inputs.problem_config(res, problem).get("target") or {}
-    fig = _figure(9.0, 5.6)
-    axes = fig.subplots(2, 2, squeeze=False).ravel()
+    # no empty panel: one row for up to three metrics (adding has no accuracy)
+    rows, cols = (1, len(metrics)) if len(metrics) <= 3 else (2, 2)
+    fig = _figure(9.0 if cols == 2 else 4.3 * cols, 5.6 if rows == 2 else 3.4)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, (m, title, scale) in zip(axes, metrics, strict=False):
         shown = [(m, "-")]
         if m == "test_accuracy" and "val_accuracy" in c and c["val_accuracy"].notna().any():

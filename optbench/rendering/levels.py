@@ -155,3 +155,19 @@ def loss_axis(
     big = float(np.abs(v).max()) if v.size else 1.0
     lt = max(1e-3 * big, 1e-12)
     return LossAxis(0.0, "symlog", name, linthresh=lt)
+
+
+def escape_floor(curves: list[np.ndarray]) -> float | None:
+    """The lowest loss worth showing of ``curves`` on a surface unbounded below: the lowest
+    of the curves' minima within ten times the median minimum, so that a few runs that leave
+    for -1e11 in one step (escaped past the box) do not squash every other curve flat; None
+    when no curve reaches beyond that (nothing to clip)."""
+    mins = np.array([float(np.nanmin(c)) for c in curves if np.isfinite(c).any()])
+    if mins.size < 2:
+        return None
+    ref = float(np.median(mins))
+    cutoff = 10.0 * ref if ref < -1.0 else -10.0 * max(abs(ref), 1.0)
+    keep = mins >= cutoff
+    if keep.all() or not keep.any():
+        return None
+    return float(mins[keep].min())

@@ -130,10 +130,19 @@ def _in_lecture_order(res: Any, sections: list[str], lecture: dict[str, str]) ->
         return [lecture[k] for k in chapters.ORDER if k in lecture] + list(sections)
     runs = res.runs
     tasks = set(runs.loc[_inputs.is_task(runs), "problem"].astype(str))
-    surfaces = [s for p, s in zip(labels, sections, strict=True) if p not in tasks]
-    others = [s for p, s in zip(labels, sections, strict=True) if p in tasks]
+    decay = set(chapters.decay_problems(res)) if "schedules" in lecture else set()
+    by = dict(zip(labels, sections, strict=True))
+    surfaces = [by[p] for p in labels if p not in tasks and p not in decay]
+    others = [by[p] for p in labels if p in tasks and p not in decay]
+    lec = {k: [lecture[k]] for k in chapters.ORDER if k in lecture}
+    if decay:  # lr(t), then the problems the schedules ran on beside constant rates
+        lec["schedules"].append(
+            "<p class='sub'>The problems the scheduled optimizers ran on, with the "
+            "constant-rate optimizers beside them: loss curves and sensitivity.</p>"
+        )
+        lec["schedules"] += [by[p] for p in labels if p in decay]
     groups = [("optimizers", "optimizers on loss surfaces", surfaces)] if surfaces else []
-    groups += [(a, t.lower(), [lecture[k]]) for k, (t, a) in chapters.ORDER.items() if k in lecture]
+    groups += [(a, t.lower(), lec[k]) for k, (t, a) in chapters.ORDER.items() if k in lec]
     groups += [("tasks", "the tasks one by one", others)] if others else []
     links = " · ".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t, _ in groups)
     out = [f"<p class='sub'>In the lecture's order: {links}.</p>"]
@@ -175,12 +184,9 @@ def _problem(res: Any, problem: str, figdir: Path, colors, *, gif: bool) -> str:
             "Loss vs step of the selected runs.",
         )
     )
-    row.append(
-        _img(
-            _save(figures.sensitivity(res, problem, colors), figdir, f"{slug}-sensitivity"),
-            "Learning-rate sensitivity.",
-        )
-    )
+    fig = figures.sensitivity(res, problem, colors)
+    if fig is not None:  # None: every optimizer has a one-point grid
+        row.append(_img(_save(fig, figdir, f"{slug}-sensitivity"), "Learning-rate sensitivity."))
     parts.append('<div class="row">' + "".join(row) + "</div>")
     fig = figures.task_curves(res, problem, colors)
     if fig is not None:

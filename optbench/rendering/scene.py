@@ -8,6 +8,7 @@ canvas, with no display.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from optbench.rendering import _style
-from optbench.rendering.levels import Background, LossAxis
+from optbench.rendering.levels import Background, LossAxis, escape_floor
 
 _CMAP_CACHE: dict[str, object] = {}
 
@@ -183,8 +184,10 @@ class Frame:
         self.cursor = None
         if lax is not None:
             self._setup_loss_axes(lax)
-        ncol = max(1, min(len(handles), 4 if lax is not None else 3))
-        fig.legend(handles=handles, loc="outside lower center", ncol=ncol, frameon=False)
+        ncol, size = legend_layout(fig, handles, max_cols=4 if lax is not None else 3)
+        fig.legend(
+            handles=handles, loc="outside lower center", ncol=ncol, frameon=False, fontsize=size
+        )
 
     def _setup_loss_axes(self, lax) -> None:
         la = self.scene.loss_axis
@@ -200,12 +203,15 @@ class Frame:
         vals = vals[np.isfinite(vals)]
         if la.scale == "log":
             vals = vals[vals > 0]
+        floor = escape_floor([la.transform(v) for v in kept]) if la.scale == "symlog" else None
+        if floor is not None:  # runs far below the others leave through the bottom
+            vals = vals[vals >= floor]
         if vals.size:
             lo, hi = float(vals.min()), float(vals.max())
             if la.scale == "log":
                 lax.set_ylim(lo / 2.0, hi * 2.0)
             else:
-                pad = 0.05 * max(hi - lo, la.linthresh)
+                pad = 0.05 * max(hi - lo, la.linthresh if floor is None else 1e-12)
                 lax.set_ylim(lo - pad, hi + pad)
         lax.set_xlabel("step")
         lax.grid(True, which="major", color="0.9", lw=0.6)
@@ -276,6 +282,37 @@ class Frame:
             self.cursor.set_visible(False)
         self._bg = None
         return self.fig
+
+
+def legend_layout(
+    fig: Figure, handles: list, *, max_cols: int = 4, max_rows: int = 4
+) -> tuple[int, float]:
+    """``(ncol, fontsize)`` for a figure legend of ``handles`` below the axes that fits the
+    figure's width: the largest font (the rc legend size down to 6.5 pt) at which some column
+    count up to ``max_cols`` fits in at most ``max_rows`` rows (else the smallest font), and
+    at that font the most columns that fit. Each candidate legend is measured with the
+    figure's renderer, then removed."""
+    import matplotlib as mpl
+    from matplotlib.font_manager import FontProperties
+
+    n = len(handles)
+    base = float(FontProperties(size=mpl.rcParams["legend.fontsize"]).get_size_in_points())
+    if n == 0:
+        return 1, base
+    renderer = fig.canvas.get_renderer()
+    sizes = [s for s in (base, base - 1.0, base - 1.5, base - 2.0, 6.5) if s >= 6.5] or [base]
+    fallback = (1, sizes[-1])
+    for size in sizes:
+        for ncol in range(min(max_cols, n), 0, -1):
+            leg = fig.legend(handles=handles, ncol=ncol, fontsize=size, frameon=False)
+            width = leg.get_window_extent(renderer).width
+            leg.remove()
+            if width <= fig.bbox.width:
+                if math.ceil(n / ncol) <= max_rows:
+                    return ncol, size
+                fallback = (ncol, size)
+                break
+    return fallback
 
 
 def _stop_point(xy: np.ndarray, bounds: np.ndarray) -> tuple[list, list]:
