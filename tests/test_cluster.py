@@ -233,12 +233,12 @@ def test_runs_shard_over_every_local_device(local, tmp_path):
             cfg = load_config(text)
             b = executors.on_devices(engine.batch(engine.groups(cfg)[0], cfg.settings))
             assert len(b.seed.sharding.device_set) == 2
-        meshes = {len(s.device_set) for c in compilation._PROGRAMS.values()
+        meshes = {len(s.device_set) for c, *_ in compilation._PROGRAMS.values()
                   for s in jax.tree.leaves(c.input_shardings)}
         assert meshes == {2}, meshes  # every surface program ran on both devices
         compilation.clear_programs()
         optbench.run(Path(sys.argv[3]).read_text(), out / "task")
-        meshes = {len(s.device_set) for c in compilation._PROGRAMS.values()
+        meshes = {len(s.device_set) for c, *_ in compilation._PROGRAMS.values()
                   for s in jax.tree.leaves(c.input_shardings)}
         assert meshes == {2}, meshes  # the task's program too
         """

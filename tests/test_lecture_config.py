@@ -28,7 +28,7 @@ SLIDE_FORMS = {
 }
 #: One problem (or two sharing a program) per section: a shortened run of these shows
 #: every section in a few tens of seconds.
-SHORT_PROBLEMS = ["quadratic_100d_noisy", "cnn", "cnn_dropout", "adding_rnn", "mlp_plain"]
+SHORT_PROBLEMS = ["saddle", "quadratic_100d_noisy", "cnn", "cnn_dropout", "adding_rnn", "mlp_plain"]
 
 
 @pytest.fixture(scope="module")
