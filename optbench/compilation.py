@@ -14,9 +14,9 @@ float64.
 
 **Ahead of time**, :func:`prepare` compiles a batch's program without running it (under
 :func:`only_compile` the problem's ``run`` stops once its program is ready): the local
-executor compiles the next batches in background threads while the current one runs (XLA
+executor compiles the next batches in a background thread while the current one runs (XLA
 compiles with the GIL released; two digits CNN programs compiled in 8.7 s in two threads
-against 16.6 s one after the other on this 2-core machine). Two threads asking for the same
+against 16.6 s one after the other on a 2-core machine). Two threads asking for the same
 key wait for one compile; the compile time is reported by the first run that uses it.
 
 **On this machine**, :func:`enable_compilation_cache` points JAX's on-disk compilation cache

@@ -121,8 +121,10 @@ class Local(Executor):
     ) -> Iterator[tuple[int, Outputs]]:
         """Run each job when it is asked for, in order (so a sweep's progress callback sees
         each group start, its chunks, and its end, one group at a time), while background
-        threads compile the ``upcoming`` batches' programs in order (one per core):
-        a cold sweep is then not bound by one compile after another."""
+        threads compile the ``upcoming`` batches' programs in order: one fewer than the
+        cores, at least one. Measured on 2 cores, cold ``optbench run digits``: 157 s one
+        compile after another, 153 s with one thread ahead, 175 s with two (they took the
+        running group's cores: its run time doubled)."""
         ahead = _CompileAhead(upcoming)
         try:
             for index, batch in jobs:
@@ -140,7 +142,7 @@ class _CompileAhead:
     def __init__(self, batches: Sequence[Batch]):
         self._todo = list(batches)[::-1]
         self._lock = threading.Lock()
-        n = min(len(self._todo), shards.workers()) if len(self._todo) > 1 else 0
+        n = min(len(self._todo), max(1, shards.workers() - 1)) if len(self._todo) > 1 else 0
         for i in range(n):
             threading.Thread(target=self._work, name=f"optbench-compile-{i}", daemon=True).start()
 
