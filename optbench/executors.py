@@ -155,7 +155,7 @@ class _CompileAhead:
                     return
                 batch = self._todo.pop()
             try:
-                compilation.prepare(lambda b=batch: execute(on_devices(b)))
+                compilation.prepare(lambda b=batch: run_batch(b))
             except Exception:  # the batch's own run raises it again, shown once
                 pass
 
