@@ -87,19 +87,27 @@ def prepare(run: Callable[[], Any]) -> None:
             pass
 
 
-def program(key: Hashable, lower: Callable[[], Any]) -> tuple[Any, float, bool]:
+def program(
+    key: Hashable,
+    lower: Callable[[], Any],
+    *,
+    last: bool = True,
+    options: dict[str, Any] | None = None,
+) -> tuple[Any, float, bool]:
     """The compiled program for ``key``: ``(compiled, compile_s, reused)``.
 
     The first call for a key runs ``lower().compile()`` (``lower`` returns a
     ``jax.stages.Lowered``) and keeps the result; later calls return it with
     ``compile_s = 0`` and ``reused = True`` (but the first run of a program compiled ahead
     by :func:`prepare` reports its compile time). :func:`program_id` names it in meta.json.
-    A key of None compiles without keeping the program.
+    A key of None compiles without keeping the program. ``last=False``: the run needs more
+    programs after this one, so :func:`only_compile` does not stop it here. ``options``: XLA
+    compiler options for this program (``Lowered.compile(compiler_options=...)``).
     """
-    only = _ONLY.get()
+    only = _ONLY.get() and last
     if key is None:
         t0 = time.perf_counter()
-        compiled = lower().compile()
+        compiled = lower().compile(options)
         if only:
             raise Compiled
         return compiled, time.perf_counter() - t0, False
@@ -112,7 +120,7 @@ def program(key: Hashable, lower: Callable[[], Any]) -> tuple[Any, float, bool]:
     if owner:
         try:
             t0 = time.perf_counter()
-            entry = [lower().compile(), time.perf_counter() - t0, False]
+            entry = [lower().compile(options), time.perf_counter() - t0, False]
         except BaseException as err:
             with _LOCK:
                 del _PENDING[key]

@@ -3,10 +3,17 @@ the typed result of a group of runs."""
 
 from __future__ import annotations
 
+import functools
 import math
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from optbench.problems.tasks import shards as _shards
+from optbench.problems.tasks.flow import flow_segments
 
 MAX_CHUNKS = 20
 """At most this many chunks (progress-bar updates) per call."""
@@ -82,8 +89,6 @@ def collect(
 ) -> TaskResult:
     """The typed result of a group from its curves (``name -> [R, P]``), outcome and
     gradient flow (``[R, F, P]``, at step 0 and at :func:`.flow.flow_segments`)."""
-    from optbench.problems.tasks.flow import flow_segments
-
     train = curves["train_loss"]
     with np.errstate(all="ignore"):
         best = np.nanmin(np.where(np.isnan(train), np.inf, train), 1)
@@ -106,4 +111,55 @@ def collect(
             np.int64
         ),
         flow=flow,
+    )
+
+
+def execute(
+    plan: Plan,
+    call: Callable[[int, Any], tuple[Any, tuple[np.ndarray, ...]]],
+    shards: Sequence[tuple[Any, Any]],
+    n_runs: int,
+    metrics: Sequence[str],
+    on_chunk: Callable[[int, int], None] | None,
+    compile_s: float,
+    program: str,
+) -> TaskResult:
+    """Run the chunks one after another, the shards of each at the same time, and collect.
+
+    ``shards``: ``(carry, inputs)`` per shard; ``call(c, shard) -> (carry, (table, flows,
+    flow0))`` runs chunk ``c`` of one shard (numpy arrays ``[per, points_per_chunk,
+    metrics]``, ``[per, points_per_chunk, P]``, ``[per, P]``). The runs past ``n_runs``
+    pad the last shard and are dropped; ``on_chunk(done, budget)`` after each chunk.
+    """
+    carries, inputs = [c for c, _ in shards], [i for _, i in shards]
+    outs, flows, flow0 = [], [], None
+    run_s = 0.0
+    for c in range(plan.n_chunks):
+        t0 = time.perf_counter()
+        done_shards = _shards.run_shards(
+            functools.partial(call, c), list(zip(carries, inputs, strict=True))
+        )
+        run_s += time.perf_counter() - t0
+        carries = [carry for carry, _ in done_shards]
+        outs.append(np.concatenate([out[0] for _, out in done_shards])[:n_runs])
+        flows.append(np.concatenate([out[1] for _, out in done_shards])[:n_runs])
+        if c == 0:
+            flow0 = np.concatenate([out[2] for _, out in done_shards])[:n_runs]
+        if on_chunk is not None:
+            on_chunk(
+                min((c + 1) * plan.points_per_chunk * plan.seg_units, plan.budget), plan.budget
+            )
+    alive = np.concatenate([np.asarray(carry["alive"]) for carry in carries])[:n_runs]
+    stop = np.concatenate([np.asarray(carry["stop"]) for carry in carries])[:n_runs]
+    table = np.concatenate(outs, axis=1)[:, : plan.n_points]
+    flow = np.concatenate(flows, axis=1)[:, : plan.n_points][:, flow_segments(plan.n_points)]
+    return collect(
+        plan,
+        dict(zip(metrics, np.moveaxis(table, 2, 0), strict=True)),
+        ~alive,
+        stop,
+        np.concatenate([flow0[:, None], flow], 1),
+        compile_s,
+        program,
+        run_s,
     )

@@ -305,6 +305,8 @@ class Task:
             seq_length=p.get("length"),
             on_chunk=on_chunk,
             cache_key=cache_key,
+            # the initialisation depends on the model alone: one program for every optimizer
+            model_key=(self.name, tuple(sorted((k, repr(v)) for k, v in p.items()))),
         )
 
 

@@ -42,7 +42,6 @@ state and metrics stay as they were (``jnp.where`` on an alive mask), ``diverged
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Hashable
 
 import jax
@@ -56,7 +55,7 @@ from optbench.problems.tasks import data as data_mod
 from optbench.problems.tasks import flow as flow_mod
 from optbench.problems.tasks import shards as _shards
 from optbench.problems.tasks.models import Model, weight_penalty
-from optbench.problems.tasks.plan import TaskResult, collect, make_plan
+from optbench.problems.tasks.plan import TaskResult, execute, make_plan
 
 METRICS = ("train_loss", "val_loss", "test_loss", "test_accuracy", "val_accuracy", "grad_norm_h0")
 EVAL_BATCH = 128
@@ -65,6 +64,11 @@ EVAL_BATCH = 128
 TRACED_PARAMS = frozenset({"dropout", "l1", "l2", "augment"})
 """Task parameters the program takes as per-run inputs, not constants: problems that differ
 only in these share one compiled program (the others change its shapes or structure)."""
+
+INIT_OPTIONS = {"xla_backend_optimization_level": 1}
+"""XLA options of the initialisation program, which runs once: LLVM's -O1 compiled a digits
+CNN's in 0.5 s against 2.0 s at the default -O2, and gives the same bits (checked for every
+task's model in float32 and float64; ``tests/test_compile_cost.py``)."""
 
 TRACE_COUNT = 0
 """How many times a chunk program was traced in this process (each trace is one compile)."""
@@ -102,12 +106,15 @@ def train(
     seq_length: int | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
     cache_key: Hashable | None = None,
+    model_key: Hashable | None = None,
 ) -> TaskResult:
     """Train ``len(seeds)`` runs of ``model`` in one jitted, vmapped program (see the module).
 
     ``dataset=True``: the digits split, ``budget`` epochs of shuffled minibatches (the last,
     incomplete minibatch of an epoch is dropped). ``dataset=False``: the adding problem of
     length ``seq_length``, ``budget`` steps of fresh batches drawn from ``(seed, step)``.
+    ``cache_key`` names the training program and ``model_key`` the model (its
+    initialisation program) in the process's program cache; None: not kept.
     """
     seeds = np.asarray(seeds)
     n_runs = seeds.shape[0]
@@ -166,10 +173,16 @@ def train(
         out, _ = model.apply(params, state, x, train=False)
         return _loss(model.loss, out, y)
 
-    def init_run(seed, hp):
-        key = jax.random.PRNGKey(seed)
-        k_init, k_run = jax.random.split(key)
+    def init_model(seed):
+        """A run's initial parameters, model state and key: in a program of its own, which
+        every optimizer of the model reuses (the random draws of the initialisation were
+        40% of a digits CNN training program's compile time)."""
+        k_init, k_run = jax.random.split(jax.random.PRNGKey(seed))
         params, state = model.init(k_init, dtype)
+        return params, state, k_run
+
+    def init_run(start, hp):
+        params, state, k_run = start
         opt_state = make_optimizer(hp["opt"]).init(params)
         zero = jnp.zeros((), dtype)
         return {
@@ -316,10 +329,10 @@ def train(
 
         return lax.cond(seg < plan.n_points, do, pad, run)
 
-    def chunk(carry, first, seg0, hp, seed, arr):
+    def chunk(carry, first, seg0, hp, start, arr):
         global TRACE_COUNT
         TRACE_COUNT += 1
-        carry = lax.cond(first, lambda: init_run(seed, hp), lambda: carry)
+        carry = lax.cond(first, lambda: init_run(start, hp), lambda: carry)
         flow0 = flow_at(carry, arr, first)  # at initialisation (the first chunk only)
 
         def body(run, seg):
@@ -332,11 +345,11 @@ def train(
         # One run after another (lax.map), still one program: vmapped, the recurrent
         # layer's small matmuls become batched ones and its weight gradients need
         # transposes of every stored timestep, slower on the CPU than the runs in sequence.
-        def runs(carry, first, seg0, hp, seed, arr):
+        def runs(carry, first, seg0, hp, start, arr):
             def one(run):
                 return chunk(run[0], first, seg0, run[1], run[2], arr)
 
-            return lax.map(one, (carry, hp, seed))
+            return lax.map(one, (carry, hp, start))
 
     else:
         runs = jax.vmap(chunk, in_axes=(0, None, None, 0, 0, None))
@@ -348,53 +361,35 @@ def train(
         for idx in layout
     ]
     hp0, seed0 = shard_args[0]
-    shapes = jax.eval_shape(jax.vmap(init_run), seed0, hp0)
+    # the keys: the model's or the group's, and the runs' shapes (those of one shard)
+    shapes_key = str(jax.tree.map(lambda a: (a.shape, a.dtype), (hp0, seed0)))
+    init_key = None if model_key is None else ("init", model_key, str(dtype), shapes_key)
+    starter, init_s, _ = compilation.program(
+        init_key,
+        lambda: jax.jit(jax.vmap(init_model)).lower(seed0),
+        last=False,
+        options=INIT_OPTIONS,
+    )
+    starts = [starter(seed) for _, seed in shard_args]
+    shapes = jax.eval_shape(jax.vmap(init_run), starts[0], hp0)
     carries = [jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)] * len(shard_args)
 
     def lower():
-        return program.lower(carries[0], True, 0, hp0, seed0, arrays)
+        return program.lower(carries[0], True, 0, hp0, starts[0], arrays)
 
-    # the key: the group's, and the runs' shapes (those of one shard)
-    shapes_key = str(jax.tree.map(lambda a: (a.shape, a.dtype), (hp0, seed0)))
     key = None if cache_key is None else (cache_key, shapes_key)
     compiled, compile_s, _ = compilation.program(key, lower)
+    compile_s += init_s
     program_name = "" if key is None else compilation.program_id(key)
+    shard_args = [(hp, start) for (hp, _), start in zip(shard_args, starts, strict=True)]
 
     def run_chunk(c, shard):
-        carry, (hp, seed) = shard
-        carry, out = compiled(carry, c == 0, c * plan.points_per_chunk, hp, seed, arrays)
+        carry, (hp, start) = shard
+        carry, out = compiled(carry, c == 0, c * plan.points_per_chunk, hp, start, arrays)
         # [per, points_per_chunk, metrics], [per, points_per_chunk, P], [per, P]; blocks
         return carry, tuple(np.asarray(a) for a in out)
 
-    outs, flows, flow0 = [], [], None
-    run_s = 0.0
-    for c in range(plan.n_chunks):
-        t0 = time.perf_counter()
-        shards = list(zip(carries, shard_args, strict=True))
-        done_shards = _shards.run_shards(functools.partial(run_chunk, c), shards)
-        run_s += time.perf_counter() - t0
-        carries = [carry for carry, _ in done_shards]
-        outs.append(np.concatenate([out[0] for _, out in done_shards])[:n_runs])
-        flows.append(np.concatenate([out[1] for _, out in done_shards])[:n_runs])
-        if c == 0:
-            flow0 = np.concatenate([out[2] for _, out in done_shards])[:n_runs]
-        if on_chunk is not None:
-            done = min((c + 1) * plan.points_per_chunk * plan.seg_units, budget)
-            on_chunk(done, budget)
-
-    alive = np.concatenate([np.asarray(carry["alive"]) for carry in carries])[:n_runs]
-    stop = np.concatenate([np.asarray(carry["stop"]) for carry in carries])[:n_runs]
-    table = np.concatenate(outs, axis=1)[:, : plan.n_points]
-    flow = np.concatenate(flows, axis=1)[:, : plan.n_points][
-        :, flow_mod.flow_segments(plan.n_points)
-    ]
-    return collect(
-        plan,
-        dict(zip(METRICS, np.moveaxis(table, 2, 0), strict=True)),
-        ~alive,
-        stop,
-        np.concatenate([flow0[:, None], flow], 1),
-        compile_s,
-        program_name,
-        run_s,
-    )
+    return execute(
+        plan, run_chunk, list(zip(carries, shard_args, strict=True)), n_runs, METRICS, on_chunk,
+        compile_s, program_name,
+    )  # fmt: skip

@@ -1,0 +1,88 @@
+"""What makes a task's first run cheap: the initialisation's own program, shared by every
+optimizer of a model and compiled at -O1 with the same bits, and a digits split read without
+importing scikit-learn."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optbench.problems.tasks as tasks
+from optbench import compilation
+from optbench.problems.tasks import data, train
+from tests.compiles import count_compiles
+
+
+def test_the_shipped_split_is_the_one_scikit_learn_draws():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images, target = data.digits_images()
+    np.testing.assert_array_equal(images, digits.images)
+    np.testing.assert_array_equal(target, digits.target)
+    y = digits.target.astype(np.int32)
+    with np.load(data.SPLIT_FILE) as f:
+        shipped = [f[k] for k in ("train", "val", "test")]
+    for got, want in zip(shipped, data.split_indices(y, data.SPLIT_SEED), strict=True):
+        np.testing.assert_array_equal(got, want)
+    split = data.digits_split()
+    assert split.x_test.dtype == np.float32 and split.y_test.dtype == np.int32
+    np.testing.assert_array_equal(
+        split.x_val, (digits.images[shipped[1]] / 16.0).astype(np.float32)
+    )
+    other = data.digits_split(1)  # another seed: drawn by scikit-learn
+    np.testing.assert_array_equal(other.y_test, y[data.split_indices(y, 1)[2]])
+
+
+def test_the_digits_split_does_not_import_scikit_learn():
+    code = (
+        "import sys; from optbench.problems.tasks import data; data.digits_split(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "x64"),
+    [("digits_cnn", {"batchnorm": True}, False), ("adding", {"cell": "lstm", "hidden": 8}, True)],
+)
+def test_the_initialisation_program_gives_the_same_bits_at_o1(name, params, x64):
+    model = tasks.get(name, **params)._model
+    with jax.enable_x64(x64):
+        dtype = jnp.float64 if x64 else jnp.float32
+
+        def init(seed):
+            return model.init(jax.random.PRNGKey(seed), dtype)
+
+        seeds = jnp.arange(3, dtype=jnp.uint32)
+        lowered = jax.jit(jax.vmap(init)).lower(seeds)
+        default = lowered.compile()(seeds)
+        fast = lowered.compile(train.INIT_OPTIONS)(seeds)
+    for a, b in zip(jax.tree.leaves(default), jax.tree.leaves(fast), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_every_optimizer_of_a_model_reuses_one_initialisation_program():
+    compilation.clear_programs()
+    task = tasks.get("digits_logreg")
+    kw = dict(budget=1, batch_size=64, log_every=16, dtype=jnp.float32)
+    makers = {
+        "sgd": lambda h: optax.sgd(h["learning_rate"]),
+        "adam": lambda h: optax.adam(h["learning_rate"]),
+    }
+    results = {}
+    with count_compiles() as names:
+        for opt, make in makers.items():
+            lr = {"learning_rate": np.array([1e-2, 1e-3])}
+            results[opt] = task.run(make, lr, np.array([0, 1]), cache_key=("test", opt), **kw)
+    compilation.clear_programs()
+    assert names.count("jit(init_model)") == 1 and names.count("jit(chunk)") == 2
+    # the first group's compile time includes the initialisation's, the second's does not
+    assert results["sgd"].compile_s > 0 and results["adam"].compile_s > 0
