@@ -12,6 +12,7 @@ processes slow both sides).
     python benchmarks/configs.py digits                      # cold and warm, 1 repetition
     python benchmarks/configs.py digits --compare-ahead --repeats 2
     python benchmarks/configs.py lecture quickstart
+    python benchmarks/configs.py rnn --cold-only
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("names", nargs="+", help="built-in config names")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--compare-ahead", action="store_true")
+    parser.add_argument("--cold-only", action="store_true", help="no warm run (long configs)")
     args = parser.parse_args()
     for name in args.names:
         print(f"{name}:", flush=True)
@@ -94,7 +96,7 @@ def main() -> None:
                     cache, out = Path(tmp) / "cache", Path(tmp) / "out"
                     key = "cold" if ahead else "cold, one at a time"
                     rows[key].append(one(name, cache, out, ahead))
-                    if ahead:
+                    if ahead and not args.cold_only:
                         rows["warm"].append(one(name, cache, Path(tmp) / "warm", True))
         for label, found in rows.items():
             if found:

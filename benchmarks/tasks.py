@@ -12,14 +12,21 @@ many shards as there are cores; PyTorch: 8 runs one after another), in optimizer
 second summed over the runs, 5 repetitions alternating between the two sides; the ratio is
 the median of the paired ratios. optbench's compile time is reported separately and
 excluded from its throughput, and so is the warm-up of PyTorch (one untimed short run
-first). Evaluation is left to the end of the run (``log_every`` larger than the budget);
-its cost, with initialisation, is the ``fixed_s`` column (a run of one step), which is
-included in optbench's timing and is small next to ``secs``, the seconds of one timed
-repetition on each side.
+first).
+
+Evaluation as ``optbench run`` does it by default, on both sides: optbench with its default
+curve points (``log_every`` as a config without one gets: every epoch for the digits, 20
+points per run for ``adding``), PyTorch evaluating as often (``model.eval()``,
+``torch.no_grad()``, the full validation and test sets: 360 + 360 digits, or optbench's two
+fixed sets of 1,000 adding sequences), both inside the timed seconds. ``--kernel`` leaves
+evaluation to the end instead (``log_every`` past the budget; PyTorch not evaluating): the
+training kernels alone, which no default run waits for. ``fixed_s`` is optbench's run of one
+budget unit (initialisation and one evaluation), included in its timing.
 
 Usage::
 
     python benchmarks/tasks.py            # a few minutes
+    python benchmarks/tasks.py --kernel   # training only
     python benchmarks/tasks.py --quick    # a smoke run (seconds of timing, numbers meaningless)
 """
 
@@ -67,20 +74,30 @@ def machine_info() -> str:
     )
 
 
-def _optbench_once(task, budget: int, n_runs: int):
+def default_log_every(task, budget: int) -> int:
+    """The ``log_every`` a config without one gets (:mod:`optbench.problems.tasks.problem`)."""
+    from optbench.problems.tasks.problem import CURVE_POINTS, STEP_CURVE_POINTS
+
+    points = CURVE_POINTS if task.budget == "epochs" else STEP_CURVE_POINTS
+    return max(1, task.num_steps(budget, BATCH) // points)
+
+
+def _optbench_once(task, budget: int, n_runs: int, kernel: bool = True):
     return task.run(
         lambda h: optax.adam(h["learning_rate"]),
         {"learning_rate": np.full(n_runs, 1e-3)},
         np.arange(n_runs),
         budget=budget,
         batch_size=BATCH,
-        log_every=10**9,
+        log_every=10**9 if kernel else default_log_every(task, budget),
         dtype=jnp.float32,
     )
 
 
-def torch_cnn_train(seed: int, epochs: int) -> tuple[nn.Module, int, float]:
-    """One PyTorch training run of the digits CNN; returns (model, steps, seconds)."""
+def torch_cnn_train(seed: int, epochs: int, every: int = 0) -> tuple[nn.Module, int, float]:
+    """One PyTorch training run of the digits CNN; returns (model, steps, seconds). ``every``
+    > 0: the loss and accuracy on the full validation and test sets every ``every`` epochs
+    (and after the last), in the timed seconds."""
     torch.manual_seed(seed)
     s = data.digits_split()
     x, y = torch.tensor(s.x_train[:, None]), torch.tensor(s.y_train).long()
@@ -91,8 +108,11 @@ def torch_cnn_train(seed: int, epochs: int) -> tuple[nn.Module, int, float]:
     )  # fmt: skip
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     spe = len(y) // BATCH
+    sets = [(torch.tensor(a[:, None]), torch.tensor(b).long())
+            for a, b in ((s.x_val, s.y_val), (s.x_test, s.y_test))]  # fmt: skip
     t0 = time.perf_counter()
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        net.train()
         perm = torch.randperm(len(y))
         for j in range(spe):
             idx = perm[j * BATCH : (j + 1) * BATCH]
@@ -100,12 +120,19 @@ def torch_cnn_train(seed: int, epochs: int) -> tuple[nn.Module, int, float]:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        if every and ((epoch + 1) % every == 0 or epoch + 1 == epochs):
+            net.eval()
+            with torch.no_grad():
+                for xs, ys in sets:
+                    out = net(xs)
+                    nn.functional.cross_entropy(out, ys).item()
+                    (out.argmax(1) == ys).float().mean().item()
     return net, epochs * spe, time.perf_counter() - t0
 
 
-def torch_cnn_run(seed: int, epochs: int) -> tuple[int, float]:
+def torch_cnn_run(seed: int, epochs: int, every: int = 0) -> tuple[int, float]:
     """One PyTorch training run of the digits CNN; returns (steps, seconds)."""
-    return torch_cnn_train(seed, epochs)[1:]
+    return torch_cnn_train(seed, epochs, every)[1:]
 
 
 class _LSTMRegressor(nn.Module):
@@ -119,15 +146,20 @@ class _LSTMRegressor(nn.Module):
         return self.out(h[-1])[:, 0]
 
 
-def torch_lstm_run(seed: int, steps: int, length: int = 50) -> tuple[int, float]:
-    """One PyTorch training run of the adding-problem LSTM; returns (steps, seconds)."""
+def torch_lstm_run(seed: int, steps: int, every: int = 0, length: int = 50) -> tuple[int, float]:
+    """One PyTorch training run of the adding-problem LSTM; returns (steps, seconds).
+    ``every`` > 0: the MSE on the fixed validation and test sets (1,000 sequences each)
+    every ``every`` steps and after the last, in the timed seconds."""
     torch.manual_seed(seed)
     net = _LSTMRegressor()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     half = length // 2
     rows = torch.arange(BATCH)
+    xv, yv, xt, yt = (torch.tensor(np.asarray(a)) for a in data.adding_eval_sets(length))
     t0 = time.perf_counter()
-    for _ in range(steps):
+    for step in range(steps):
+        if every and step and step % every == 0:
+            _torch_mse(net, ((xv, yv), (xt, yt)))
         values = torch.rand(BATCH, length)
         marks = torch.zeros(BATCH, length)
         marks[rows, torch.randint(0, half, (BATCH,))] = 1.0
@@ -138,7 +170,17 @@ def torch_lstm_run(seed: int, steps: int, length: int = 50) -> tuple[int, float]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+    if every:
+        _torch_mse(net, ((xv, yv), (xt, yt)))
     return steps, time.perf_counter() - t0
+
+
+def _torch_mse(net: nn.Module, sets) -> None:
+    net.eval()
+    with torch.no_grad():
+        for xs, ys in sets:
+            nn.functional.mse_loss(net(xs), ys).item()
+    net.train()
 
 
 WORKLOADS = {
@@ -149,7 +191,7 @@ WORKLOADS = {
 QUICK_BUDGETS = {"digits_cnn": (2, 1), "adding_lstm": (10, 5)}
 
 
-def measure(label: str, n_runs: int, quick: bool) -> dict:
+def measure(label: str, n_runs: int, quick: bool, kernel: bool = False) -> dict:
     """Both sides of one workload, in this process, repetitions alternating: one optbench
     repetition (``n_runs`` runs, one program), then one PyTorch repetition (``n_runs`` runs
     one after another), and so on. The ratio is the median of the paired ratios; the
@@ -162,26 +204,30 @@ def measure(label: str, n_runs: int, quick: bool) -> dict:
     reps = 1 if quick else REPS
     task = tasks.get(name, **params)
     steps = task.num_steps(budget, BATCH)
-    torch_fn(0, max(1, budget // 10))
+    # PyTorch evaluates as often as optbench's default curve points (in budget units)
+    every = 0 if kernel else default_log_every(task, budget)
+    if every and task.budget == "epochs":
+        every = max(1, every // task.num_steps(1, BATCH))
+    torch_fn(0, max(1, budget // 10), every)
     ours, theirs, compiles, secs, tsecs = [], [], [], [], []
     for _ in range(reps):
-        res = _optbench_once(task, budget, n_runs)
+        res = _optbench_once(task, budget, n_runs, kernel)
         compiles.append(res.compile_s)
         secs.append(res.run_s)
         ours.append(n_runs * steps / res.run_s)
         t_steps, t_secs = 0, 0.0
         for seed in range(n_runs):
-            s, t = torch_fn(seed, budget)
+            s, t = torch_fn(seed, budget, every)
             t_steps, t_secs = t_steps + s, t_secs + t
         theirs.append(t_steps / t_secs)
         tsecs.append(t_secs)
-    fixed = _optbench_once(task, 1, n_runs).run_s
+    fixed = _optbench_once(task, 1, n_runs, kernel).run_s
     med = statistics.median
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
     return dict(task=label, runs=n_runs, optbench=med(ours), pytorch=med(theirs),
                 ratio=med(ratios), ratio_lo=min(ratios), ratio_hi=max(ratios), target=target,
                 compile_s=med(compiles), secs=med(secs), torch_secs=med(tsecs), fixed_s=fixed,
-                reps=reps)  # fmt: skip
+                reps=reps, evaluation="end only" if kernel else f"every {every}")  # fmt: skip
 
 
 def main() -> None:
@@ -195,10 +241,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per measurement")
+    parser.add_argument("--kernel", action="store_true", help="evaluate at the end only")
     parser.add_argument("--one", nargs=2, metavar=("TASK", "RUNS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print("RESULT " + json.dumps(measure(args.one[0], int(args.one[1]), args.quick)))
+        print(
+            "RESULT " + json.dumps(measure(args.one[0], int(args.one[1]), args.quick, args.kernel))
+        )
         return
     print(machine_info(), flush=True)
     rows = []
@@ -206,6 +255,7 @@ def main() -> None:
         for n_runs in (1, 8):
             cmd = [sys.executable, __file__, "--one", label, str(n_runs)]
             cmd += ["--quick"] if args.quick else []
+            cmd += ["--kernel"] if args.kernel else []
             try:
                 out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
             except subprocess.TimeoutExpired:
@@ -218,16 +268,17 @@ def main() -> None:
             rows.append(json.loads(found[-1][len("RESULT ") :]))
             print(f"  measured {label}, {n_runs} run(s)", flush=True)
     print(f"{'task':<12} {'runs':>4} {'optbench':>9} {'pytorch':>9} {'ratio':>6} {'range':>11} "
-          f"{'target':>6} {'compile_s':>9} {'secs':>11} {'fixed_s':>7}")  # fmt: skip
+          f"{'target':>6} {'compile_s':>9} {'secs':>11} {'fixed_s':>7} evaluated")  # fmt: skip
     for r in rows:
         print(f"{r['task']:<12} {r['runs']:>4} {r['optbench']:>9.1f} {r['pytorch']:>9.1f} "
               f"{r['ratio']:>6.2f} {r['ratio_lo']:>5.2f}-{r['ratio_hi']:<5.2f} "
               f"{r['target']:>6.1f} {r['compile_s']:>9.2f} "
-              f"{r['secs']:>5.1f}/{r['torch_secs']:<5.1f} {r['fixed_s']:>7.3f}")  # fmt: skip
+              f"{r['secs']:>5.1f}/{r['torch_secs']:<5.1f} {r['fixed_s']:>7.3f} "
+              f"{r['evaluation']}")  # fmt: skip
     reps = rows[0]["reps"] if rows else 0
     print(f"(run-steps/s summed over the runs, median of {reps} alternating repetitions; ratio: "
           "median of the paired ratios, and their range; secs: optbench/pytorch seconds of one "
-          "repetition)")  # fmt: skip
+          "repetition; evaluated: every N epochs or steps, as often on both sides)")  # fmt: skip
 
 
 if __name__ == "__main__":
