@@ -69,10 +69,10 @@ def test_the_initialisation_program_gives_the_same_bits_at_o1(name, params, x64)
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_every_optimizer_of_a_model_reuses_one_initialisation_program():
+def test_every_optimizer_of_a_model_reuses_its_initialisation_and_flow_programs():
     compilation.clear_programs()
-    task = tasks.get("digits_logreg")
-    kw = dict(budget=1, batch_size=64, log_every=16, dtype=jnp.float32)
+    task = tasks.get("adding", cell="rnn", hidden=8, length=12)
+    kw = dict(budget=20, batch_size=16, log_every=5, dtype=jnp.float32)
     makers = {
         "sgd": lambda h: optax.sgd(h["learning_rate"]),
         "adam": lambda h: optax.adam(h["learning_rate"]),
@@ -83,6 +83,26 @@ def test_every_optimizer_of_a_model_reuses_one_initialisation_program():
             lr = {"learning_rate": np.array([1e-2, 1e-3])}
             results[opt] = task.run(make, lr, np.array([0, 1]), cache_key=("test", opt), **kw)
     compilation.clear_programs()
-    assert names.count("jit(init_model)") == 1 and names.count("jit(chunk)") == 2
-    # the first group's compile time includes the initialisation's, the second's does not
-    assert results["sgd"].compile_s > 0 and results["adam"].compile_s > 0
+    assert names.count("jit(init_model)") == 1 and names.count("jit(measure)") == 1
+    assert names.count("jit(runs)") == 2  # the training programs (runs in turn: lax.map)
+    # the first group's compile time includes the shared programs', the second's does not
+    assert results["sgd"].compile_s > results["adam"].compile_s > 0
+    for res in results.values():  # step 0 and 4 flow points, 12 timesteps, all measured
+        assert res.flow.shape == (2, 5, 12) and np.isfinite(res.flow).all()
+        assert res.flow_steps.tolist() == [0, 5, 10, 15, 20]
+    # the same initialisation: the same flow at step 0 whatever the optimizer
+    np.testing.assert_array_equal(results["sgd"].flow[:, 0], results["adam"].flow[:, 0])
+
+
+def test_the_adding_evaluation_sets_are_the_batches_drawn_op_by_op():
+    data.adding_eval_sets.cache_clear()
+    with jax.enable_x64(True):  # drawn as in float32 mode whatever the switch
+        got = data.adding_eval_sets(12)
+    with jax.enable_x64(False):
+        want = [
+            data.adding_batch(jax.random.PRNGKey(seed), data.ADDING_EVAL_SIZE, 12)
+            for seed in (data.ADDING_TEST_SEED + 1, data.ADDING_TEST_SEED)
+        ]
+    for a, b in zip(got, [a for pair in want for a in pair], strict=True):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, np.asarray(b))

@@ -21,7 +21,9 @@ points (the last one included): ``gradient_flow.csv``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +35,9 @@ half, three quarters and the end of the budget (each costs one forward and backw
 over :data:`FLOW_BATCH` examples, about 4 training steps of 64)."""
 FLOW_BATCH = 256
 """Examples of the fixed batch it is measured on (the first of the validation set)."""
+OPTIONS = {"xla_backend_optimization_level": 1}
+"""XLA options of the measurement's program, which runs a few times per group: LLVM's -O1
+compiles it faster than the default -O2 (see :func:`program`)."""
 
 
 def flow_segments(n_points: int) -> np.ndarray:
@@ -72,3 +77,55 @@ def positions(model, x: jax.Array) -> int:
     if getattr(model, "flow", None) is None:
         return 0
     return int(model.probe_shape(x)[0])
+
+
+def slots(n_points: int) -> np.ndarray:
+    """For each curve point, the slot where a run keeps its parameters for the gradient
+    flow (-1: not a flow point).
+
+    Example:
+        >>> slots(6).tolist()
+        [-1, 0, 1, -1, 2, 3]
+    """
+    mask = flow_segments(n_points)
+    out = np.cumsum(mask) - 1
+    out[~mask] = -1
+    return out
+
+
+def keep(buffers: Any, slot: jax.Array, snapshot: Any) -> Any:
+    """``buffers`` (leaves ``[slots, ...]``) with ``snapshot`` written at ``slot`` (traced),
+    unchanged where ``slot`` is -1."""
+
+    def put(buf: jax.Array, value: jax.Array) -> jax.Array:
+        return jnp.where(slot >= 0, buf.at[jnp.maximum(slot, 0)].set(value), buf)
+
+    return jax.tree.map(put, buffers, snapshot)
+
+
+def program(model, loss: Callable, key: Hashable, snapshots: Any, x: jax.Array, y: jax.Array):
+    """The compiled measurement ``(fn, compile_s)``: ``fn(snapshots, x, y) -> [K, P]``, the
+    flow of each of K ``(params, state)`` snapshots (``snapshots``: their shapes, leading
+    axis K), one after another (``lax.map``). A program of the model alone, outside the
+    training programs, so that every optimizer's group reuses it (``key``; None: not kept);
+    measured inside each training program it was ~1.3 s of that program's compile."""
+    from optbench import compilation
+
+    def measure(snaps, x, y):
+        flow = make_flow(model, loss, x, y)
+        return jax.lax.map(lambda ps: flow(*ps), snaps)
+
+    lower = functools.partial(jax.jit(measure).lower, snapshots, x, y)
+    fn, secs, _ = compilation.program(key, lower, last=False, options=OPTIONS)
+    return fn, secs
+
+
+def stack(first: Any, kept: Any) -> Any:
+    """Each run's initial snapshot (leaves ``[R, ...]``) followed by its kept ones (``[R, F,
+    ...]``), flattened to ``[R * (1 + F), ...]`` in run order, as :func:`program` takes them."""
+
+    def join(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        both = np.concatenate([a[:, None], b], 1)
+        return both.reshape(-1, *both.shape[2:])
+
+    return jax.tree.map(join, first, kept)

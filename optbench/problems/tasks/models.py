@@ -40,6 +40,29 @@ class Model:
     probe_shape: Callable | None = None
 
 
+def loss_and_accuracy(kind: str, out: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The batch's mean data loss and accuracy: ``kind="xent"``, the cross-entropy of the
+    logits ``out`` ``[B, 10]`` against the labels ``y`` and the fraction classified right;
+    ``"mse"``, the mean squared error and NaN."""
+    if kind == "mse":
+        return jnp.mean(jnp.square(out - y)), jnp.full((), jnp.nan, out.dtype)
+    logp = jax.nn.log_softmax(out)
+    nll = -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+    acc = jnp.mean((jnp.argmax(out, axis=1) == y).astype(out.dtype))
+    return nll, acc
+
+
+def evaluation_outputs(model: Model, params: dict, state: dict, x: jax.Array, size: int):
+    """The model's outputs on ``x`` in evaluation mode, ``size`` examples at a time (the
+    last batch padded with zeros; ``lax.map`` over the batches)."""
+    n = x.shape[0]
+    chunks = -(-n // size)
+    pad = jnp.concatenate([x, jnp.zeros((chunks * size - n, *x.shape[1:]), x.dtype)])
+    xb = pad.reshape(chunks, size, *x.shape[1:])
+    out = jax.lax.map(lambda b: model.apply(params, state, b, train=False)[0], xb)
+    return out.reshape(chunks * size, *out.shape[2:])[:n]
+
+
 def weight_penalty(params: dict, l1: float | jax.Array, l2: float | jax.Array) -> jax.Array:
     """``l1 * sum |w| + l2 * sum w**2`` over the weight matrices and kernels (every leaf named
     ``w``; biases and batchnorm scales are not penalised). Both non-zero: the elastic net.

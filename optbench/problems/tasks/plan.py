@@ -116,23 +116,21 @@ def collect(
 
 def execute(
     plan: Plan,
-    call: Callable[[int, Any], tuple[Any, tuple[np.ndarray, ...]]],
+    call: Callable[[int, Any], tuple[Any, np.ndarray]],
     shards: Sequence[tuple[Any, Any]],
     n_runs: int,
-    metrics: Sequence[str],
     on_chunk: Callable[[int, int], None] | None,
-    compile_s: float,
-    program: str,
-) -> TaskResult:
-    """Run the chunks one after another, the shards of each at the same time, and collect.
+) -> tuple[np.ndarray, list[Any], float]:
+    """Run the chunks one after another, the shards of each at the same time.
 
-    ``shards``: ``(carry, inputs)`` per shard; ``call(c, shard) -> (carry, (table, flows,
-    flow0))`` runs chunk ``c`` of one shard (numpy arrays ``[per, points_per_chunk,
-    metrics]``, ``[per, points_per_chunk, P]``, ``[per, P]``). The runs past ``n_runs``
-    pad the last shard and are dropped; ``on_chunk(done, budget)`` after each chunk.
+    ``shards``: ``(carry, inputs)`` per shard; ``call(c, shard) -> (carry, table)`` runs
+    chunk ``c`` of one shard (``table``: numpy ``[per, points_per_chunk, metrics]``). The
+    runs past ``n_runs`` pad the last shard and are dropped; ``on_chunk(done, budget)``
+    after each chunk. Returns the metrics ``[n_runs, n_points, metrics]``, the shards' last
+    carries and the seconds spent.
     """
     carries, inputs = [c for c, _ in shards], [i for _, i in shards]
-    outs, flows, flow0 = [], [], None
+    outs = []
     run_s = 0.0
     for c in range(plan.n_chunks):
         t0 = time.perf_counter()
@@ -141,25 +139,9 @@ def execute(
         )
         run_s += time.perf_counter() - t0
         carries = [carry for carry, _ in done_shards]
-        outs.append(np.concatenate([out[0] for _, out in done_shards])[:n_runs])
-        flows.append(np.concatenate([out[1] for _, out in done_shards])[:n_runs])
-        if c == 0:
-            flow0 = np.concatenate([out[2] for _, out in done_shards])[:n_runs]
+        outs.append(np.concatenate([out for _, out in done_shards])[:n_runs])
         if on_chunk is not None:
             on_chunk(
                 min((c + 1) * plan.points_per_chunk * plan.seg_units, plan.budget), plan.budget
             )
-    alive = np.concatenate([np.asarray(carry["alive"]) for carry in carries])[:n_runs]
-    stop = np.concatenate([np.asarray(carry["stop"]) for carry in carries])[:n_runs]
-    table = np.concatenate(outs, axis=1)[:, : plan.n_points]
-    flow = np.concatenate(flows, axis=1)[:, : plan.n_points][:, flow_segments(plan.n_points)]
-    return collect(
-        plan,
-        dict(zip(metrics, np.moveaxis(table, 2, 0), strict=True)),
-        ~alive,
-        stop,
-        np.concatenate([flow0[:, None], flow], 1),
-        compile_s,
-        program,
-        run_s,
-    )
+    return np.concatenate(outs, axis=1)[:, : plan.n_points], carries, run_s

@@ -1,13 +1,17 @@
 """The training program: a whole sweep of runs of one task with one optimizer, jitted once.
 
-:func:`train` builds one program for a (task, optimizer) group: initialisation, the epochs
-or steps (shuffling, augmentation and dropout drawn from each run's seed), evaluation on the
-full validation and test sets, and divergence handling, all under ``jax.vmap`` over the
-runs (grid points x seeds; for recurrent models ``lax.map``, the runs one after another).
-The program is cut into chunks of equal shape executed one after another, so a progress
+:func:`train` builds one program for a (task, optimizer) group: the optimizer's state, the
+epochs or steps (shuffling, augmentation and dropout drawn from each run's seed),
+evaluation on the full validation and test sets, and divergence handling, all under
+``jax.vmap`` over the runs (grid points x seeds; for recurrent models ``lax.map``, the runs
+one after another). The model's initial parameters come from a second, smaller program of
+the model alone (``init_model``), reused by every optimizer's group of that model (its
+random draws were 40% of a digits CNN training program's compile), and so does the gradient
+flow's measurement (:func:`.flow.program`, ~1.3 s of a recurrent program's compile). The
+program is cut into chunks of equal shape executed one after another, so a progress
 bar can move and Ctrl-C is honoured between chunks; it is compiled once per call whatever
-the number of runs (the first chunk initialises its carry inside the program:
-``carry = lax.cond(first, init, lambda: carry)``). The runs are split into equal shards
+the number of runs (the first chunk starts its carry inside the program:
+``carry = lax.cond(first, start, lambda: carry)``). The runs are split into equal shards
 (:mod:`optbench.problems.tasks.shards`): one per CPU core, executing the one compiled
 program at the same time in threads of their own, or one per local device under
 ``shard_map``. A run's numbers do not depend on its shard, nor on the shard's width, except
@@ -32,7 +36,8 @@ Metrics at each point:
   ``test_accuracy`` and ``val_accuracy`` are NaN;
 - recurrent tasks: ``grad_norm_h0``, the mean since the previous point of the RMS over the
   batch of ``||d loss_i / d h_0,i||`` (NaN for the others); recurrent and MLP models: the
-  gradient flow at each position, at a few points (:mod:`.flow`).
+  gradient flow at each position, at a few points (:mod:`.flow`), measured on the
+  parameters each run keeps at those points.
 
 Divergence: a non-finite training loss or update stops a run: its parameters, optimizer
 state and metrics stay as they were (``jnp.where`` on an alive mask), ``diverged`` is set,
@@ -42,6 +47,7 @@ state and metrics stay as they were (``jnp.where`` on an alive mask), ``diverged
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Hashable
 
 import jax
@@ -54,8 +60,13 @@ from optbench import compilation
 from optbench.problems.tasks import data as data_mod
 from optbench.problems.tasks import flow as flow_mod
 from optbench.problems.tasks import shards as _shards
-from optbench.problems.tasks.models import Model, weight_penalty
-from optbench.problems.tasks.plan import TaskResult, execute, make_plan
+from optbench.problems.tasks.models import (
+    Model,
+    evaluation_outputs,
+    loss_and_accuracy,
+    weight_penalty,
+)
+from optbench.problems.tasks.plan import TaskResult, collect, execute, make_plan
 
 METRICS = ("train_loss", "val_loss", "test_loss", "test_accuracy", "val_accuracy", "grad_norm_h0")
 EVAL_BATCH = 128
@@ -72,15 +83,6 @@ task's model in float32 and float64; ``tests/test_compile_cost.py``)."""
 
 TRACE_COUNT = 0
 """How many times a chunk program was traced in this process (each trace is one compile)."""
-
-
-def _loss(kind: str, out, y):
-    if kind == "mse":
-        return jnp.mean(jnp.square(out - y)), jnp.full((), jnp.nan, out.dtype)
-    logp = jax.nn.log_softmax(out)
-    nll = -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
-    acc = jnp.mean((jnp.argmax(out, axis=1) == y).astype(out.dtype))
-    return nll, acc
 
 
 def _all_finite(tree) -> jax.Array:
@@ -111,10 +113,10 @@ def train(
     """Train ``len(seeds)`` runs of ``model`` in one jitted, vmapped program (see the module).
 
     ``dataset=True``: the digits split, ``budget`` epochs of shuffled minibatches (the last,
-    incomplete minibatch of an epoch is dropped). ``dataset=False``: the adding problem of
-    length ``seq_length``, ``budget`` steps of fresh batches drawn from ``(seed, step)``.
-    ``cache_key`` names the training program and ``model_key`` the model (its
-    initialisation program) in the process's program cache; None: not kept.
+    incomplete one dropped). ``dataset=False``: the adding problem of length ``seq_length``,
+    ``budget`` steps of fresh batches drawn from ``(seed, step)``. ``cache_key`` names the
+    training program, ``model_key`` the model (its initialisation and gradient-flow
+    programs) in the process's program cache; None: not kept.
     """
     seeds = np.asarray(seeds)
     n_runs = seeds.shape[0]
@@ -133,13 +135,9 @@ def train(
         split = data_mod.digits_split()
         # the training set, and the validation and test sets stacked (one evaluation pass)
         x_vt = np.concatenate([split.x_val, split.x_test])
-        arrays = (
-            jnp.asarray(split.x_train, dtype),
-            jnp.asarray(split.y_train),
-            jnp.asarray(x_vt, dtype),
-            jnp.asarray(split.y_val),
-            jnp.asarray(split.y_test),
-        )
+        xs, ys = (split.x_train, x_vt), (split.y_train, split.y_val, split.y_test)
+        xs, ys = [jnp.asarray(a, dtype) for a in xs], [jnp.asarray(a) for a in ys]
+        arrays = (xs[0], ys[0], xs[1], ys[1], ys[2])
         n_train = split.y_train.shape[0]
         spe = n_train // batch_size
         plan = make_plan(budget, log_every, spe)
@@ -150,7 +148,7 @@ def train(
     # the fixed batch the gradient flow is measured on: the first of the validation set
     # (digits: x_val leads the stacked validation and test images)
     x_flow, y_flow = (arrays[2], arrays[3]) if dataset else (arrays[0], arrays[1])
-    arrays = (*arrays, x_flow[: flow_mod.FLOW_BATCH], y_flow[: flow_mod.FLOW_BATCH])
+    x_flow, y_flow = x_flow[: flow_mod.FLOW_BATCH], y_flow[: flow_mod.FLOW_BATCH]
     recurrent = model.hidden is not None
     nan = jnp.full((), jnp.nan, dtype)
 
@@ -159,19 +157,6 @@ def train(
         no step was taken, as after divergence)."""
         mean = run["loss_sum"] / run["count"]
         return jnp.where(run["count"] > 0, mean, run["last_train"])
-
-    def eval_logits(params, state, x):
-        """The model's outputs in evaluation mode, EVAL_BATCH examples at a time."""
-        n = x.shape[0]
-        chunks = -(-n // EVAL_BATCH)
-        pad = jnp.concatenate([x, jnp.zeros((chunks * EVAL_BATCH - n, *x.shape[1:]), x.dtype)])
-        xb = pad.reshape(chunks, EVAL_BATCH, *x.shape[1:])
-        out = lax.map(lambda b: model.apply(params, state, b, train=False)[0], xb)
-        return out.reshape(chunks * EVAL_BATCH, *out.shape[2:])[:n]
-
-    def evaluate(params, state, x, y):
-        out, _ = model.apply(params, state, x, train=False)
-        return _loss(model.loss, out, y)
 
     def init_model(seed):
         """A run's initial parameters, model state and key: in a program of its own, which
@@ -192,11 +177,10 @@ def train(
             "key": k_run,
             "alive": jnp.array(True),
             "stop": jnp.array(plan.total_steps, jnp.int32),
-            "loss_sum": zero,
-            "gh0_sum": zero,
-            "count": zero,
-            "last_train": nan,
-            "last_gh0": nan,
+            **dict.fromkeys(("loss_sum", "gh0_sum", "count"), zero),
+            **dict.fromkeys(("last_train", "last_gh0"), nan),
+            # the parameters and state kept at the gradient-flow points
+            **({"flow": jax.tree.map(flow_slots_of, (params, state))} if n_pos else {}),
         }
 
     def train_step(run, hp, step, x, y):
@@ -213,7 +197,7 @@ def train(
             out, new_state = model.apply(
                 params, run["state"], x, key=k_drop, train=True, h0=h0, **rate
             )
-            data_loss, _ = _loss(model.loss, out, y)
+            data_loss, _ = loss_and_accuracy(model.loss, out, y)
             return data_loss + weight_penalty(params, l1, l2), (data_loss, new_state)
 
         if recurrent:
@@ -244,9 +228,6 @@ def train(
         new["count"] = run["count"] + a
         return new
 
-    def skip(run, *_):
-        return run
-
     if dataset:
         x_tr, y_tr, x_vt, y_va, y_te = range(5)
 
@@ -264,7 +245,7 @@ def train(
 
                     return lax.scan(step_body, run, jnp.arange(spe))[0]
 
-                return lax.cond(epoch < budget, do_epoch, skip, run), None
+                return lax.cond(epoch < budget, do_epoch, lambda r: r, run), None
 
             epochs = seg * plan.seg_units + jnp.arange(plan.seg_units)
             return lax.scan(epoch_body, run, epochs)[0]
@@ -277,9 +258,9 @@ def train(
             # point, not a pass over the training set, which cost 4x the other two and made
             # evaluation 1.8x the training itself (measured, digits_cnn, 20 epochs).
             p, s = run["params"], run["state"]
-            out = eval_logits(p, s, arr[x_vt])
-            val_loss, val_acc = _loss(model.loss, out[:n_val], arr[y_va])
-            test_loss, test_acc = _loss(model.loss, out[n_val:], arr[y_te])
+            out = evaluation_outputs(model, p, s, arr[x_vt], EVAL_BATCH)
+            val_loss, val_acc = loss_and_accuracy(model.loss, out[:n_val], arr[y_va])
+            test_loss, test_acc = loss_and_accuracy(model.loss, out[n_val:], arr[y_te])
             return running_mean(run), val_loss, test_loss, test_acc, val_acc
 
     else:
@@ -291,27 +272,34 @@ def train(
                     x, y = data_mod.adding_batch(k_batch, batch_size, seq_length, dtype)
                     return train_step(run, hp, step, x, y)
 
-                return lax.cond(step < plan.total_steps, do_step, skip, run), None
+                return lax.cond(step < plan.total_steps, do_step, lambda r: r, run), None
 
             steps = seg * plan.seg_units + jnp.arange(plan.seg_units)
             return lax.scan(step_body, run, steps)[0]
 
         def measure(run, arr):
             p, s = run["params"], run["state"]
-            val_loss, _ = evaluate(p, s, arr[0], arr[1])
-            test_loss, _ = evaluate(p, s, arr[2], arr[3])
+            val_loss, test_loss = (
+                loss_and_accuracy(model.loss, model.apply(p, s, x, train=False)[0], y)[0]
+                for x, y in ((arr[0], arr[1]), (arr[2], arr[3]))
+            )
             return running_mean(run), val_loss, test_loss, nan, nan
 
-    # Gradient flow (:mod:`.flow`): at initialisation and at a few curve points.
-    n_pos = flow_mod.positions(model, arrays[-2])
-    flow_mask = jnp.asarray(flow_mod.flow_segments(plan.n_points))
-    no_flow = jnp.full((n_pos,), jnp.nan, dtype)
+    # Gradient flow (:mod:`.flow`): at initialisation and at a few curve points, measured
+    # after the training by a program of the model alone (:func:`.flow.program`) on the
+    # parameters each run keeps at those points (``run["flow"]``).
+    n_pos = flow_mod.positions(model, x_flow)
+    flow_slots = flow_mod.slots(plan.n_points)
+    n_flow = int(flow_slots.max()) + 1
 
-    def flow_at(run, arr, when):
-        if n_pos == 0:
-            return no_flow
-        probe = flow_mod.make_flow(model, functools.partial(_loss, model.loss), arr[-2], arr[-1])
-        return lax.cond(when, lambda r: probe(r["params"], r["state"]), lambda r: no_flow, run)
+    def flow_slots_of(a):
+        return jnp.zeros((n_flow, *a.shape), a.dtype)
+
+    def keep_flow(run, seg):
+        if not n_pos:
+            return run
+        snapshot = (run["params"], run["state"])
+        return dict(run, flow=flow_mod.keep(run["flow"], jnp.asarray(flow_slots)[seg], snapshot))
 
     def segment(run, hp, seg, arr):
         def do(run):
@@ -322,10 +310,10 @@ def train(
             gh0 = jnp.where(run["count"] > 0, run["gh0_sum"] / run["count"], run["last_gh0"])
             run["last_train"], run["last_gh0"] = train_loss, gh0
             metrics = jnp.stack([train_loss, val_loss, test_loss, test_acc, val_acc, gh0])
-            return run, (metrics, flow_at(run, arr, flow_mask[seg]))
+            return keep_flow(run, seg), metrics
 
         def pad(run):
-            return run, (jnp.full((len(METRICS),), jnp.nan, dtype), no_flow)
+            return run, jnp.full((len(METRICS),), jnp.nan, dtype)
 
         return lax.cond(seg < plan.n_points, do, pad, run)
 
@@ -333,13 +321,11 @@ def train(
         global TRACE_COUNT
         TRACE_COUNT += 1
         carry = lax.cond(first, lambda: init_run(start, hp), lambda: carry)
-        flow0 = flow_at(carry, arr, first)  # at initialisation (the first chunk only)
 
         def body(run, seg):
             return segment(run, hp, seg, arr)
 
-        carry, (table, flows) = lax.scan(body, carry, seg0 + jnp.arange(plan.points_per_chunk))
-        return carry, (table, flows, flow0)
+        return lax.scan(body, carry, seg0 + jnp.arange(plan.points_per_chunk))
 
     if recurrent:
         # One run after another (lax.map), still one program: vmapped, the recurrent
@@ -364,32 +350,50 @@ def train(
     # the keys: the model's or the group's, and the runs' shapes (those of one shard)
     shapes_key = str(jax.tree.map(lambda a: (a.shape, a.dtype), (hp0, seed0)))
     init_key = None if model_key is None else ("init", model_key, str(dtype), shapes_key)
-    starter, init_s, _ = compilation.program(
-        init_key,
-        lambda: jax.jit(jax.vmap(init_model)).lower(seed0),
-        last=False,
-        options=INIT_OPTIONS,
-    )
+    lower_init = functools.partial(jax.jit(jax.vmap(init_model)).lower, seed0)
+    starter, init_s, _ = compilation.program(init_key, lower_init, last=False, options=INIT_OPTIONS)
     starts = [starter(seed) for _, seed in shard_args]
     shapes = jax.eval_shape(jax.vmap(init_run), starts[0], hp0)
     carries = [jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)] * len(shard_args)
+
+    flow_s = 0.0
+    if n_pos:  # the flow's program: the initial and the kept parameters of every run
+        snapshots = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct((n_runs * (1 + n_flow), *a.shape[1:]), a.dtype),
+            starts[0][:2],
+        )
+        flow_key = None if model_key is None else ("flow", model_key, str(dtype), n_runs, n_flow)
+        loss = functools.partial(loss_and_accuracy, model.loss)
+        measure_flow, flow_s = flow_mod.program(model, loss, flow_key, snapshots, x_flow, y_flow)
 
     def lower():
         return program.lower(carries[0], True, 0, hp0, starts[0], arrays)
 
     key = None if cache_key is None else (cache_key, shapes_key)
     compiled, compile_s, _ = compilation.program(key, lower)
-    compile_s += init_s
+    compile_s += init_s + flow_s
     program_name = "" if key is None else compilation.program_id(key)
     shard_args = [(hp, start) for (hp, _), start in zip(shard_args, starts, strict=True)]
 
     def run_chunk(c, shard):
         carry, (hp, start) = shard
-        carry, out = compiled(carry, c == 0, c * plan.points_per_chunk, hp, start, arrays)
-        # [per, points_per_chunk, metrics], [per, points_per_chunk, P], [per, P]; blocks
-        return carry, tuple(np.asarray(a) for a in out)
+        carry, table = compiled(carry, c == 0, c * plan.points_per_chunk, hp, start, arrays)
+        return carry, np.asarray(table)  # [per, points_per_chunk, metrics]; blocks
 
-    return execute(
-        plan, run_chunk, list(zip(carries, shard_args, strict=True)), n_runs, METRICS, on_chunk,
-        compile_s, program_name,
-    )  # fmt: skip
+    table, carries, run_s = execute(
+        plan, run_chunk, list(zip(carries, shard_args, strict=True)), n_runs, on_chunk
+    )
+
+    def runs_of(trees):  # the shards' arrays joined, the padding runs dropped
+        return jax.tree.map(lambda *a: np.concatenate(a)[:n_runs], *trees)
+
+    flow = np.zeros((n_runs, 1 + n_flow, n_pos), dtype)
+    if n_pos:
+        t0 = time.perf_counter()
+        first, kept = runs_of([s[:2] for s in starts]), runs_of([c["flow"] for c in carries])
+        flow = np.asarray(measure_flow(flow_mod.stack(first, kept), x_flow, y_flow))
+        flow = flow.reshape(n_runs, 1 + n_flow, n_pos)
+        run_s += time.perf_counter() - t0
+    curves = dict(zip(METRICS, np.moveaxis(table, 2, 0), strict=True))
+    alive, stop = (runs_of([c[k] for c in carries]) for k in ("alive", "stop"))
+    return collect(plan, curves, ~alive, stop, flow, compile_s, program_name, run_s)
