@@ -46,7 +46,7 @@ problem x optimizer is printed for each side (first repetition).
 
 Usage::
 
-    python benchmarks/digits_slice.py               # 2 repetitions, ~10 min per repetition
+    python benchmarks/digits_slice.py               # 2 repetitions, ~2.5 min each (2026-12-02)
     python benchmarks/digits_slice.py --repeats 3
     python benchmarks/digits_slice.py --quick       # 2 epochs, 1 seed, 1 repetition (smoke)
     python benchmarks/digits_slice.py --torch-threads 1

@@ -12,11 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from compiles import count_compiles
 
 import optbench.problems.tasks as tasks
 from optbench import compilation
 from optbench.problems.tasks import data, train
-from tests.compiles import count_compiles
 
 
 def test_the_shipped_split_is_the_one_scikit_learn_draws():
