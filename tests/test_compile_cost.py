@@ -106,3 +106,26 @@ def test_the_adding_evaluation_sets_are_the_batches_drawn_op_by_op():
     for a, b in zip(got, [a for pair in want for a in pair], strict=True):
         assert a.dtype == np.float32
         np.testing.assert_array_equal(a, np.asarray(b))
+
+
+def test_a_shared_program_evaluates_with_each_runs_own_dropout_rate():
+    """test_scaling dropout scales by the rate at evaluation: a program shared by problems
+    that differ in their rate must use the run's traced rate there too, not the rate
+    compiled into the model it was first built for."""
+    kw = dict(budget=2, batch_size=64, log_every=16, dtype=jnp.float32)
+    lr = {"learning_rate": np.array([1e-2])}
+
+    def make(h):
+        return optax.adam(h["learning_rate"])
+
+    def task(rate):
+        return tasks.get("digits_cnn", dropout=rate, dropout_mode="test_scaling")
+
+    compilation.clear_programs()
+    alone = task(0.6).run(make, lr, np.array([0]), **kw)
+    task(0.3).run(make, lr, np.array([0]), cache_key=("shared", "test_scaling"), **kw)
+    shared = task(0.6).run(make, lr, np.array([0]), cache_key=("shared", "test_scaling"), **kw)
+    compilation.clear_programs()
+    assert shared.compile_s == 0  # it did reuse the first problem's program
+    for name in ("train_loss", "val_loss", "test_loss", "val_accuracy"):
+        np.testing.assert_array_equal(shared.curves[name], alone.curves[name])

@@ -52,14 +52,17 @@ def loss_and_accuracy(kind: str, out: jax.Array, y: jax.Array) -> tuple[jax.Arra
     return nll, acc
 
 
-def evaluation_outputs(model: Model, params: dict, state: dict, x: jax.Array, size: int):
+def evaluation_outputs(
+    model: Model, params: dict, state: dict, x: jax.Array, size: int, **apply_kw
+) -> jax.Array:
     """The model's outputs on ``x`` in evaluation mode, ``size`` examples at a time (the
-    last batch padded with zeros; ``lax.map`` over the batches)."""
+    last batch padded with zeros; ``lax.map`` over the batches). ``apply_kw`` goes to
+    ``model.apply`` (a traced ``dropout`` rate)."""
     n = x.shape[0]
     chunks = -(-n // size)
     pad = jnp.concatenate([x, jnp.zeros((chunks * size - n, *x.shape[1:]), x.dtype)])
     xb = pad.reshape(chunks, size, *x.shape[1:])
-    out = jax.lax.map(lambda b: model.apply(params, state, b, train=False)[0], xb)
+    out = jax.lax.map(lambda b: model.apply(params, state, b, train=False, **apply_kw)[0], xb)
     return out.reshape(chunks * size, *out.shape[2:])[:n]
 
 

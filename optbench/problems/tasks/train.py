@@ -183,6 +183,11 @@ def train(
             **({"flow": jax.tree.map(flow_slots_of, (params, state))} if n_pos else {}),
         }
 
+    def dropout_rate(reg):
+        """The run's traced dropout rate for ``model.apply``, in training and in evaluation
+        (``test_scaling`` scales by it at evaluation): never the model's compiled-in one."""
+        return {"dropout": reg["dropout"]} if "dropout" in reg else {}
+
     def train_step(run, hp, step, x, y):
         opt, reg = make_optimizer(hp["opt"]), hp["reg"]
         k_aug, k_drop = jax.random.split(
@@ -190,7 +195,7 @@ def train(
         )
         if "augment" in reg:  # both computed, one kept: augmentation on or off is traced
             x = jnp.where(reg["augment"], data_mod.random_shift(k_aug, x), x)
-        rate = {"dropout": reg["dropout"]} if "dropout" in reg else {}
+        rate = dropout_rate(reg)
         l1, l2 = reg.get("l1", 0.0), reg.get("l2", 0.0)
 
         def loss_fn(params, h0):
@@ -252,13 +257,13 @@ def train(
 
         n_val = split.y_val.shape[0]
 
-        def measure(run, arr):
+        def measure(run, hp, arr):
             # The validation and test sets in one forward pass (one set of kernels, not
             # two); the training loss is the mean of the minibatch losses since the last
             # point, not a pass over the training set, which cost 4x the other two and made
             # evaluation 1.8x the training itself (measured, digits_cnn, 20 epochs).
             p, s = run["params"], run["state"]
-            out = evaluation_outputs(model, p, s, arr[x_vt], EVAL_BATCH)
+            out = evaluation_outputs(model, p, s, arr[x_vt], EVAL_BATCH, **dropout_rate(hp["reg"]))
             val_loss, val_acc = loss_and_accuracy(model.loss, out[:n_val], arr[y_va])
             test_loss, test_acc = loss_and_accuracy(model.loss, out[n_val:], arr[y_te])
             return running_mean(run), val_loss, test_loss, test_acc, val_acc
@@ -277,7 +282,7 @@ def train(
             steps = seg * plan.seg_units + jnp.arange(plan.seg_units)
             return lax.scan(step_body, run, steps)[0]
 
-        def measure(run, arr):
+        def measure(run, hp, arr):
             p, s = run["params"], run["state"]
             val_loss, test_loss = (
                 loss_and_accuracy(model.loss, model.apply(p, s, x, train=False)[0], y)[0]
@@ -306,7 +311,7 @@ def train(
             run = dict(run, loss_sum=jnp.zeros((), dtype), gh0_sum=jnp.zeros((), dtype))
             run["count"] = jnp.zeros((), dtype)
             run = train_segment(run, hp, seg, arr)
-            train_loss, val_loss, test_loss, test_acc, val_acc = measure(run, arr)
+            train_loss, val_loss, test_loss, test_acc, val_acc = measure(run, hp, arr)
             gh0 = jnp.where(run["count"] > 0, run["gh0_sum"] / run["count"], run["last_gh0"])
             run["last_train"], run["last_gh0"] = train_loss, gh0
             metrics = jnp.stack([train_loss, val_loss, test_loss, test_acc, val_acc, gh0])
