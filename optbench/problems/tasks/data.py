@@ -42,7 +42,7 @@ class DigitsSplit(NamedTuple):
 SPLIT_FILE = Path(__file__).with_name("digits_split.npz")
 """The indices (into scikit-learn's order of the 1,797 images) of the split with
 ``SPLIT_SEED``, as ``train_test_split`` drew them (a test checks they still are): reading
-them and the images' CSV file directly, without importing scikit-learn, saves 2.3 s of
+them and the images' CSV file directly, without importing scikit-learn, saves 1.2-2.3 s of
 imports at the start of every digits run (measured, 2-core machine)."""
 
 

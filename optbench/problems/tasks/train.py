@@ -183,9 +183,7 @@ def train(
             **({"flow": jax.tree.map(flow_slots_of, (params, state))} if n_pos else {}),
         }
 
-    def dropout_rate(reg):
-        """The run's traced dropout rate for ``model.apply``, in training and in evaluation
-        (``test_scaling`` scales by it at evaluation): never the model's compiled-in one."""
+    def dropout_rate(reg):  # the run's rate, in training and evaluation (test_scaling uses it)
         return {"dropout": reg["dropout"]} if "dropout" in reg else {}
 
     def train_step(run, hp, step, x, y):
@@ -195,12 +193,11 @@ def train(
         )
         if "augment" in reg:  # both computed, one kept: augmentation on or off is traced
             x = jnp.where(reg["augment"], data_mod.random_shift(k_aug, x), x)
-        rate = dropout_rate(reg)
         l1, l2 = reg.get("l1", 0.0), reg.get("l2", 0.0)
 
         def loss_fn(params, h0):
             out, new_state = model.apply(
-                params, run["state"], x, key=k_drop, train=True, h0=h0, **rate
+                params, run["state"], x, key=k_drop, train=True, h0=h0, **dropout_rate(reg)
             )
             data_loss, _ = loss_and_accuracy(model.loss, out, y)
             return data_loss + weight_penalty(params, l1, l2), (data_loss, new_state)
@@ -258,10 +255,9 @@ def train(
         n_val = split.y_val.shape[0]
 
         def measure(run, hp, arr):
-            # The validation and test sets in one forward pass (one set of kernels, not
-            # two); the training loss is the mean of the minibatch losses since the last
-            # point, not a pass over the training set, which cost 4x the other two and made
-            # evaluation 1.8x the training itself (measured, digits_cnn, 20 epochs).
+            # Validation and test sets in one forward pass; the training loss is the mean of
+            # the minibatch losses, not a pass over the training set, which cost 4x the other
+            # two and made evaluation 1.8x the training itself (measured, digits_cnn).
             p, s = run["params"], run["state"]
             out = evaluation_outputs(model, p, s, arr[x_vt], EVAL_BATCH, **dropout_rate(hp["reg"]))
             val_loss, val_acc = loss_and_accuracy(model.loss, out[:n_val], arr[y_va])
