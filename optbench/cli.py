@@ -203,7 +203,7 @@ def render_cmd(folder: ResultsDir) -> None:
     from optbench import rendering
 
     with _drawing(folder):
-        paths = rendering.render(folder)
+        paths = rendering.render(folder, workers=None)  # on all cores (at most two)
     for path in paths:
         typer.echo(str(path))
 

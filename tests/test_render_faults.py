@@ -115,3 +115,25 @@ def test_labels_that_are_not_file_names_get_distinct_files(tmp_path, surfaces):
         assert len(owners) == 1, gif.name
     losses = {r for r in refs if r.endswith("-loss.png")}
     assert len(losses) == len(LABELS)
+
+
+def test_two_drawing_processes_write_what_one_writes(tmp_path, surfaces):
+    """``render(workers=2)`` (what ``optbench render`` does) splits each problem into its
+    animation and its stills, drawn by this process and a worker: same files, same order,
+    the same bytes as drawing them all here (PDFs aside: they carry their creation date)."""
+    one = _run(
+        tmp_path / "one",
+        surfaces,
+        '[[problem]]\nsurface = "uvbowl"\n[[problem]]\nsurface = "saddle"',
+    )
+    two = tmp_path / "two"
+    __import__("shutil").copytree(one, two)
+    serial = render(one, frames=12, mp4=False, workers=1)
+    shared = render(two, frames=12, mp4=False, workers=2)
+    assert [p.name for p in serial] == [p.name for p in shared] == [
+        "uvbowl.gif", "uvbowl.png", "uvbowl.pdf", "saddle.gif", "saddle.png", "saddle.pdf",
+    ]  # fmt: skip
+    for a, b in zip(serial, shared, strict=True):
+        assert b.parent == two
+        if a.suffix != ".pdf":
+            assert a.read_bytes() == b.read_bytes(), a.name

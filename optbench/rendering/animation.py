@@ -29,6 +29,7 @@ def render(
     schedule: str = "log",
     problems: list[str] | None = None,
     mp4: bool = True,
+    workers: int | None = 1,
 ) -> list[Path]:
     """Animate every 2-D surface problem of a results folder; return the files written.
 
@@ -39,7 +40,9 @@ def render(
     step schedule over ``duration`` seconds, the last held ``hold`` seconds; at most
     ``max_bytes``), its last frame as ``.png`` and ``.pdf``, and ``.mp4`` when
     ``imageio-ffmpeg`` is installed. Raises ``ConfigError`` when the folder has no 2-D
-    surface problem.
+    surface problem. ``workers``: the number of processes that draw (default 1, this
+    process; None: one per core, at most two, as ``optbench render`` does: fresh worker
+    processes, so a script calling it needs the ``if __name__ == "__main__":`` guard).
 
     Example::
 
@@ -67,28 +70,58 @@ def render(
                 key="problems",
             )
         labels = [p for p in labels if p in problems]
+    options = {
+        "frames": frames,
+        "duration": duration,
+        "hold": hold,
+        "size": size,
+        "max_bytes": max_bytes,
+        "schedule": schedule,
+        "mp4": mp4,
+    }
+    if len(labels) > 1 and workers != 1:
+        from optbench.rendering import parallel  # it imports this module
+
+        return parallel.render_problems(Path(dir), labels, options, workers=workers)
     out: list[Path] = []
-    colors = _style.colors(_inputs.optimizers(res))
     for label in labels:
-        scene, tracks = build(res, label, colors)
-        base = Path(dir) / _inputs.stem(res, label)
-        gif = base.parent / f"{base.name}.gif"
-        info = animate(
+        gif, *more = draw(Path(dir), label, "animation", options, res=res)
+        out += [gif, *draw(Path(dir), label, "stills", options, res=res), *more]
+    return out
+
+
+def draw(
+    folder: Path, label: str, part: str, options: dict[str, Any], *, res: Any = None
+) -> list[Path]:
+    """One half of :func:`render` for one problem, with ``render``'s keyword ``options``:
+    ``part="animation"``, the GIF (then the MP4 when that is written); ``"stills"``, the
+    last frame as PNG and PDF. The halves are independent, so two processes can draw them
+    at the same time (:func:`optbench.rendering.parallel.render_problems`)."""
+    res = _inputs.load(folder) if res is None else res
+    scene, tracks = build(res, label, _style.colors(_inputs.optimizers(res)))
+    base = folder / _inputs.stem(res, label)
+    size = options["size"]
+    if part == "stills":  # the GIF's last frame: every schedule ends on the last step
+        last = max((int(t.steps[-1]) for t in tracks if len(t.steps)), default=0)
+        return _stills(scene, tracks, base, size, last)
+    gif = base.parent / f"{base.name}.gif"
+    animate(scene, tracks, gif, **{k: options[k] for k in _ANIMATE})
+    out = [gif]
+    if options["mp4"] and importlib.util.find_spec("imageio_ffmpeg") is not None:
+        out += _mp4(
             scene,
             tracks,
-            gif,
-            frames=frames,
-            duration=duration,
-            hold=hold,
-            size=size,
-            max_bytes=max_bytes,
-            schedule=schedule,
+            base,
+            options["frames"],
+            options["duration"],
+            options["hold"],
+            size,
+            options["schedule"],
         )
-        out.append(gif)
-        out += _stills(scene, tracks, base, size, int(info.steps[-1]))
-        if mp4 and importlib.util.find_spec("imageio_ffmpeg") is not None:
-            out += _mp4(scene, tracks, base, frames, duration, hold, size, schedule)
     return out
+
+
+_ANIMATE = ("frames", "duration", "hold", "size", "max_bytes", "schedule")
 
 
 def _style_closest(name: str, valid: list[str]) -> str:

@@ -8,6 +8,7 @@ problem. A surface unbounded below (a saddle) is contoured on a symmetric logari
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,15 +47,32 @@ def evaluate(fn: Callable, bounds: np.ndarray, n: int = 200) -> tuple[np.ndarray
     return x, y, evaluate_points(fn, pts).reshape(n, n)
 
 
+#: Points are evaluated in blocks of this many (the last one padded), so that a surface's
+#: jitted function compiles once per process whatever the number of points: the
+#: 200 x 200 background and every path of a problem reuse it. Before, each call compiled
+#: for its own length: seven compiles per animated problem, 0.45 s of its 0.53 s build
+#: (the quickstart's Rosenbrock, 2026-12-02).
+BLOCK = 1 << 16
+
+
+@functools.lru_cache(maxsize=32)
+def _vmapped(fn: Callable) -> Callable:
+    import jax
+
+    return jax.jit(jax.vmap(fn))
+
+
 def evaluate_points(fn: Callable, pts: np.ndarray) -> np.ndarray:
     """``fn`` at each row of ``pts`` [n, 2] as a float64 array (NaN where it fails)."""
     pts = np.asarray(pts, dtype=float)
     if len(pts) == 0:
         return np.zeros(0)
     try:
-        import jax
-
-        return np.asarray(jax.jit(jax.vmap(fn))(pts.astype(np.float32)), dtype=float)
+        n = len(pts)
+        padded = np.zeros((-(-n // BLOCK) * BLOCK, pts.shape[1]), dtype=np.float32)
+        padded[:n] = pts
+        blocks = [_vmapped(fn)(padded[i : i + BLOCK]) for i in range(0, len(padded), BLOCK)]
+        return np.concatenate([np.asarray(b, dtype=float) for b in blocks])[:n]
     except Exception:
         out = np.empty(len(pts))
         for i, p in enumerate(pts):

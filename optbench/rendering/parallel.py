@@ -1,11 +1,11 @@
 """GIFs and report together, spread over the CPU cores (what ``optbench run`` draws).
 
-Drawing is single-threaded Python (matplotlib), so the work is split into jobs, one per
-animation and one per report section, shared between this process and a pool of fresh
-worker processes (one fewer than the cores to use), each taking the next job when it is
-free; this process then writes the page. Starting the pool early (:func:`start_workers`,
-e.g. while a sweep runs) hides the workers' start-up. With one core (or ``workers=1``)
-the jobs run in turn in this process.
+Drawing is single-threaded Python (matplotlib), so the work is split into jobs (each
+problem's animation, its stills, its report section; the lecture's sections), shared
+between this process and a pool of fresh worker processes (one fewer than the cores to
+use), each taking the next job when it is free; this process then writes the page.
+Starting the pool early (:func:`start_workers`, e.g. while a sweep runs) hides the
+workers' start-up. With one core (or ``workers=1``) the jobs run in turn in this process.
 """
 
 from __future__ import annotations
@@ -71,19 +71,67 @@ def render_and_report(
     folder = Path(dir)
     res = _inputs.load(folder)
     animated = _inputs.two_d_surfaces(res)
-    jobs = [("gif", p) for p in animated] + [("section", p) for p in _inputs.problems(res)]
+    jobs = [(kind, p) for kind in ("animation", "stills") for p in animated]
+    jobs += [("section", p) for p in _inputs.problems(res)]
     jobs.append(("lecture", ""))
+    done = _run(folder, jobs, animated, DEFAULTS, workers, pool)
+    by = dict(zip(jobs, done, strict=True))
+    paths = _render_order(animated, by)
+    sections = [out for (kind, _), out in zip(jobs, done, strict=True) if kind == "section"]
+    return [*paths, page.write_page(res, folder, sections, lecture=done[-1])]
+
+
+def render_problems(
+    folder: Path, labels: list[str], options: dict, *, workers: int | None = None
+) -> list[Path]:
+    """:func:`optbench.rendering.render` of ``labels`` (its keyword ``options``), each
+    problem's animation and stills drawn as two jobs shared between this process and a pool
+    of ``workers - 1`` processes; the files in ``render``'s order."""
+    jobs = [(kind, p) for kind in ("animation", "stills") for p in labels]
+    done = _run(folder, jobs, labels, options, workers, None)
+    return _render_order(labels, dict(zip(jobs, done, strict=True)))
+
+
+#: ``render``'s drawing options at their defaults (what ``optbench run`` draws).
+DEFAULTS = {
+    "frames": 100,
+    "duration": 8.0,
+    "hold": 2.5,
+    "size": (1000, 500),
+    "max_bytes": 2_000_000,
+    "schedule": "log",
+    "mp4": True,
+}
+
+
+def _render_order(labels: list[str], by: dict) -> list[Path]:
+    """Per problem the GIF, its stills, then the MP4 if one was written."""
+    out: list[Path] = []
+    for p in labels:
+        gif, *more = by[("animation", p)]
+        out += [gif, *by[("stills", p)], *more]
+    return out
+
+
+def _run(
+    folder: Path,
+    jobs: list[tuple[str, str]],
+    animated: list[str],
+    options: dict,
+    workers: int | None,
+    pool: Workers | None,
+) -> list:
+    """The jobs' results, drawn here and on ``pool`` (or on a pool started for them)."""
     own = pool is None and len(jobs) > 2  # the lecture job alone is no reason to start one
     if own:
         pool = start_workers(workers)
     try:
-        done = _share(_job, [(folder, kind, label, animated) for kind, label in jobs], pool)
+        return _share(
+            _job, [(folder, kind, label, animated, options) for kind, label in jobs], pool
+        )
     finally:
         if own and pool is not None:
             pool.terminate()
-    paths = [p for (kind, _), out in zip(jobs, done, strict=True) if kind == "gif" for p in out]
-    sections = [out for (kind, _), out in zip(jobs, done, strict=True) if kind == "section"]
-    return [*paths, page.write_page(res, folder, sections, lecture=done[-1])]
 
 
 def _share(fn: Callable, jobs: list[tuple], workers: Workers | None) -> list:
@@ -123,8 +171,10 @@ def _share(fn: Callable, jobs: list[tuple], workers: Workers | None) -> list:
                 fn, job, callback=lambda out: (finish(i, out), feed()), error_callback=fail
             )
 
+    # A worker gets its first job once it is up (the no-op queues behind its start-up), so
+    # this process starts on the first jobs at once: a fresh pool takes 3.5 s to start here.
     for _ in range(workers.size if workers is not None else 0):
-        feed()
+        workers.pool.apply_async(_ready, callback=lambda _: feed(), error_callback=fail)
     while (item := take()) is not None:
         i, job = item
         finish(i, fn(*job))
@@ -143,6 +193,10 @@ def _init_worker(cache: str | None) -> None:
         enable_compilation_cache(cache)
 
 
+def _ready() -> None:
+    """Nothing: the task a worker runs before its first job (see :func:`_share`)."""
+
+
 def _warm() -> None:
     """Pay the first-use costs (fonts, JAX's backend) before the first real job."""
     import jax.numpy as jnp
@@ -153,10 +207,10 @@ def _warm() -> None:
 
 
 def _job(
-    folder: Path, kind: str, label: str, animated: list[str]
+    folder: Path, kind: str, label: str, animated: list[str], options: dict
 ) -> list[Path] | str | dict[str, str]:
-    if kind == "gif":
-        return animation.render(folder, problems=[label])
+    if kind in ("animation", "stills"):
+        return animation.draw(folder, label, kind, options)
     res = _inputs.load(folder)
     if kind == "lecture":
         return chapters.sections(res, folder, _style.colors(_inputs.optimizers(res)))
