@@ -63,11 +63,11 @@ def render(folder: str | Path, **options: Any) -> list[Path]:
     return rendering.render(folder, **options)
 
 
-def report(folder: str | Path) -> Path:
+def report(folder: str | Path, **options: Any) -> Path:
     """Write the HTML report of a results folder (see :func:`optbench.rendering.report`)."""
     from optbench import rendering
 
-    return rendering.report(folder)
+    return rendering.report(folder, **options)
 
 
 def __getattr__(name: str) -> Any:

@@ -214,7 +214,7 @@ def report_cmd(folder: ResultsDir) -> None:
     from optbench import rendering
 
     with _drawing(folder):
-        page = rendering.report(folder)
+        page = rendering.report(folder, workers=None)  # on all cores (at most two)
     typer.echo(str(page))
 
 

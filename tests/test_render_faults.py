@@ -137,3 +137,22 @@ def test_two_drawing_processes_write_what_one_writes(tmp_path, surfaces):
         assert b.parent == two
         if a.suffix != ".pdf":
             assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_a_report_drawn_by_two_processes_is_the_one_drawn_by_one(tmp_path, surfaces):
+    """``report(workers=2)`` (what ``optbench report`` does): the same page and figures."""
+    one = _run(
+        tmp_path / "one",
+        surfaces,
+        '[[problem]]\nsurface = "uvbowl"\n[[problem]]\nsurface = "saddle"',
+    )
+    render(one, frames=12, mp4=False, problems=["saddle"])
+    two = tmp_path / "two"
+    __import__("shutil").copytree(one, two)
+    page = report(one, workers=1).read_text()
+    assert report(two, workers=2).read_text() == page.replace(str(one), str(two))
+    assert "saddle.gif" in _references(page) and "uvbowl.gif" not in _references(page)
+    pngs = sorted(p.name for p in (one / "figures").glob("*.png"))
+    assert pngs and pngs == sorted(p.name for p in (two / "figures").glob("*.png"))
+    for name in pngs:
+        assert (one / "figures" / name).read_bytes() == (two / "figures" / name).read_bytes()

@@ -76,9 +76,10 @@ def global_palette(samples: list[np.ndarray], colors: int = 255) -> Image.Image:
     return stacked.quantize(colors=min(colors, 255), method=Image.Quantize.MEDIANCUT)
 
 
-def quantize(rgb: np.ndarray, palette: Image.Image) -> Image.Image:
+def quantize(rgb: np.ndarray | Image.Image, palette: Image.Image) -> Image.Image:
     """Map an RGB frame onto ``palette`` (nearest colour, no dithering: it compresses)."""
-    return Image.fromarray(rgb).quantize(palette=palette, dither=Image.Dither.NONE)
+    image = rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb)
+    return image.quantize(palette=palette, dither=Image.Dither.NONE)
 
 
 def encode(frames: list[Image.Image], durations: list[int]) -> bytes:
@@ -163,6 +164,6 @@ def _render(scene, tracks, steps, px, dpi, colors, duration, hold) -> bytes:
     last = frame.rgb(int(steps[-1]))
     first = frame.rgb(int(steps[0]))
     palette = global_palette([last, first], colors)
-    images = [quantize(frame.rgb(int(s)), palette) for s in steps[:-1]]
+    images = [quantize(frame.image(int(s)), palette) for s in steps[:-1]]
     images.append(quantize(last, palette))
     return encode(images, delays(len(images), duration, hold))

@@ -36,7 +36,7 @@ a { color: #0b62a4; }
 """
 
 
-def report(dir: str | Path) -> Path:
+def report(dir: str | Path, *, workers: int | None = 1) -> Path:
     """Write ``DIR/report.html`` (plus ``DIR/figures/``, ``summary.csv``, ``summary.tex``).
 
     The page needs no network: figures are files beside it, styles are inline. Per
@@ -51,12 +51,21 @@ def report(dir: str | Path) -> Path:
     gradient flowing back through time and depth); the surface problems then come before
     them and the tasks after them. Returns the path of the page.
 
+    ``workers``: the number of processes that draw (default 1, this process; None: one per
+    core, at most two, as ``optbench report`` does: the problems' sections and the
+    lecture's are jobs shared with fresh worker processes, so a script calling it needs the
+    ``if __name__ == "__main__":`` guard).
+
     Example::
 
         import optbench
         optbench.report("results/quickstart")  # -> results/quickstart/report.html
     """
     folder = Path(dir)
+    if workers != 1:
+        from optbench.rendering import parallel  # it imports this module
+
+        return parallel.report(folder, workers=workers)
     res = _inputs.load(folder)
     sections = [
         problem_section(res, p, folder, gif=(folder / f"{_inputs.stem(res, p)}.gif").is_file())

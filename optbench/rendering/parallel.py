@@ -81,6 +81,19 @@ def render_and_report(
     return [*paths, page.write_page(res, folder, sections, lecture=done[-1])]
 
 
+def report(dir: str | Path, *, workers: int | None = None) -> Path:
+    """:func:`optbench.rendering.report` with the problems' sections and the lecture's drawn
+    by this process and a pool of ``workers - 1`` processes (default: one per core, at most
+    two); the sections show the GIFs that are in the folder."""
+    folder = Path(dir)
+    res = _inputs.load(folder)
+    labels = _inputs.problems(res)
+    animated = [p for p in labels if (folder / f"{_inputs.stem(res, p)}.gif").is_file()]
+    jobs = [("section", p) for p in labels] + [("lecture", "")]
+    done = _run(folder, jobs, animated, DEFAULTS, workers, None)
+    return page.write_page(res, folder, done[:-1], lecture=done[-1])
+
+
 def render_problems(
     folder: Path, labels: list[str], options: dict, *, workers: int | None = None
 ) -> list[Path]:
