@@ -114,16 +114,16 @@ def test_delays_are_browser_safe():
 def test_drawing_jobs_are_shared_with_worker_processes_in_order():
     import math
 
-    from optbench.rendering.parallel import _share, start_workers
+    from optbench.rendering.pool import share, start_workers
 
     jobs = [(float(i),) for i in range(12)]
-    assert _share(math.sqrt, jobs, None) == [math.sqrt(i) for i in range(12)]
+    assert share(math.sqrt, jobs, None) == [math.sqrt(i) for i in range(12)]
     workers = start_workers(2)
     if workers is None:  # a one-core machine: this process is the only worker
         pytest.skip("one core")
     try:
-        assert _share(math.sqrt, jobs, workers) == [math.sqrt(i) for i in range(12)]
+        assert share(math.sqrt, jobs, workers) == [math.sqrt(i) for i in range(12)]
         with pytest.raises(ValueError, match="math domain"):
-            _share(math.sqrt, [(-1.0,)] * 4, workers)
+            share(math.sqrt, [(-1.0,)] * 4, workers)
     finally:
         workers.terminate()

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from optbench._errors import ConfigError
-from optbench.rendering import _inputs, _style
+from optbench.rendering import _inputs, _style, pool
 from optbench.rendering._save import save_png_pdf
 from optbench.rendering.gif import animate, delays, frame_steps
 from optbench.rendering.levels import background, escape_floor, evaluate_points, loss_axis
@@ -79,14 +79,33 @@ def render(
         "schedule": schedule,
         "mp4": mp4,
     }
-    if len(labels) > 1 and workers != 1:
-        from optbench.rendering import parallel  # it imports this module
+    parts = [(part, label) for part in ("animation", "stills") for label in labels]
+    if len(labels) > 1 and workers != 1:  # the halves of every problem as jobs
+        done = pool.run(draw, [(Path(dir), lb, part, options) for part, lb in parts], workers)
+    else:
+        done = [draw(Path(dir), lb, part, options, res=res) for part, lb in parts]
+    return in_order(labels, dict(zip(parts, done, strict=True)))
 
-        return parallel.render_problems(Path(dir), labels, options, workers=workers)
+
+#: :func:`render`'s drawing options at their defaults (what ``optbench run`` draws).
+DEFAULTS: dict[str, Any] = {
+    "frames": 100,
+    "duration": 8.0,
+    "hold": 2.5,
+    "size": (1000, 500),
+    "max_bytes": 2_000_000,
+    "schedule": "log",
+    "mp4": True,
+}
+
+
+def in_order(labels: list[str], drawn: dict[tuple[str, str], list[Path]]) -> list[Path]:
+    """:func:`render`'s files from its halves (``(part, label) -> files`` of :func:`draw`):
+    per problem the GIF, its stills, then the MP4 if one was written."""
     out: list[Path] = []
     for label in labels:
-        gif, *more = draw(Path(dir), label, "animation", options, res=res)
-        out += [gif, *draw(Path(dir), label, "stills", options, res=res), *more]
+        gif, *more = drawn[("animation", label)]
+        out += [gif, *drawn[("stills", label)], *more]
     return out
 
 
@@ -96,7 +115,7 @@ def draw(
     """One half of :func:`render` for one problem, with ``render``'s keyword ``options``:
     ``part="animation"``, the GIF (then the MP4 when that is written); ``"stills"``, the
     last frame as PNG and PDF. The halves are independent, so two processes can draw them
-    at the same time (:func:`optbench.rendering.parallel.render_problems`)."""
+    at the same time (:func:`render` with ``workers``)."""
     res = _inputs.load(folder) if res is None else res
     scene, tracks = build(res, label, _style.colors(_inputs.optimizers(res)))
     base = folder / _inputs.stem(res, label)

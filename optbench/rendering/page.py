@@ -11,7 +11,7 @@ from typing import Any
 import matplotlib as mpl
 import pandas as pd
 
-from optbench.rendering import _inputs, _style, chapters, figures, ranking, tables
+from optbench.rendering import _inputs, _style, chapters, figures, pool, ranking, tables
 from optbench.rendering._save import save_png_pdf
 from optbench.rendering.summary import summary
 from optbench.results import schema, write_csv, write_text
@@ -62,16 +62,23 @@ def report(dir: str | Path, *, workers: int | None = 1) -> Path:
         optbench.report("results/quickstart")  # -> results/quickstart/report.html
     """
     folder = Path(dir)
-    if workers != 1:
-        from optbench.rendering import parallel  # it imports this module
-
-        return parallel.report(folder, workers=workers)
     res = _inputs.load(folder)
-    sections = [
-        problem_section(res, p, folder, gif=(folder / f"{_inputs.stem(res, p)}.gif").is_file())
-        for p in _inputs.problems(res)
-    ]
-    return write_page(res, folder, sections)
+    labels = _inputs.problems(res)
+    gifs = [(folder / f"{_inputs.stem(res, p)}.gif").is_file() for p in labels]
+    jobs = [(folder, p, gif) for p, gif in zip(labels, gifs, strict=True)]
+    if workers == 1:
+        sections = [problem_section(res, p, folder, gif=gif) for _, p, gif in jobs]
+        return write_page(res, folder, sections)
+    done = pool.run(_report_job, [*jobs, (folder, None, False)], workers)
+    return write_page(res, folder, done[:-1], lecture=done[-1])
+
+
+def _report_job(folder: Path, problem: str | None, gif: bool) -> str | dict[str, str]:
+    """A problem's section, or (``problem=None``) the lecture's sections across problems."""
+    res = _inputs.load(folder)
+    if problem is None:
+        return chapters.sections(res, folder, _style.colors(_inputs.optimizers(res)))
+    return problem_section(res, problem, folder, gif=gif)
 
 
 def problem_section(res: Any, problem: str, folder: Path, *, gif: bool) -> str:
