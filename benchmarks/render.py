@@ -40,8 +40,8 @@ matplotlib.use("Agg")
 import numpy as np
 
 from optbench.rendering import _inputs, _style
-from optbench.rendering.animation import build
-from optbench.rendering.gif import animate, frame_steps
+from optbench.rendering.animation import DEFAULTS, build
+from optbench.rendering.gif import animate, delays, frame_steps
 from optbench.rendering.levels import background
 from optbench.rendering.scene import Scene, Track
 
@@ -177,7 +177,8 @@ def spec(folder: Path) -> dict:
     for label in _inputs.two_d_surfaces(res):
         surf = res.surface(label)
         scene, tracks = build(res, label, colors)
-        steps = frame_steps(np.concatenate([t.steps for t in tracks]), 100, "log")
+        n, schedule = DEFAULTS["frames"], DEFAULTS["schedule"]
+        steps = frame_steps(np.concatenate([t.steps for t in tracks]), n, schedule)
         out[label] = {
             "formula": tomllib.loads((SURFACES / f"{surf.name}.toml").read_text())["formula"],
             "params": {k: float(v) for k, v in surf.params.items()},
@@ -186,7 +187,7 @@ def spec(folder: Path) -> dict:
             "start": scene.starts.tolist(),
             "minima": scene.minima.tolist(),
             "frames": [int(s) for s in steps],
-            "fps": 1000 / 80,  # optbench's 8 s over 100 frames
+            "fps": 1000 / delays(len(steps), DEFAULTS["duration"], DEFAULTS["hold"])[0],
         }
     return out
 

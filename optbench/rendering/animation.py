@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import warnings
 from pathlib import Path
 from typing import Any
@@ -79,23 +80,26 @@ def render(
         "schedule": schedule,
         "mp4": mp4,
     }
-    parts = [(part, label) for part in ("animation", "stills") for label in labels]
-    if len(labels) > 1 and workers != 1:  # the halves of every problem as jobs
-        done = pool.run(draw, [(Path(dir), lb, part, options) for part, lb in parts], workers)
-    else:
-        done = [draw(Path(dir), lb, part, options, res=res) for part, lb in parts]
-    return in_order(labels, dict(zip(parts, done, strict=True)))
+    folder = Path(dir)
+    if len(labels) > 1 and workers != 1:  # each problem's two halves as jobs
+        jobs = [(folder, label, part, options) for part in _PARTS for label in labels]
+        done = pool.run(draw, jobs, workers)
+        drawn = {(part, label): out for (_, label, part, _), out in zip(jobs, done, strict=True)}
+    else:  # each problem set up once for both halves
+        drawn = {}
+        for label in labels:
+            halves = _draw(res, folder, label, _PARTS, options)
+            drawn.update({(part, label): out for part, out in halves.items()})
+    return in_order(labels, drawn)
 
 
+#: The drawing options of :func:`render` (its keyword arguments but ``problems`` and
+#: ``workers``) and the two halves of a problem's drawing (see :func:`draw`).
+_OPTIONS = ("frames", "duration", "hold", "size", "max_bytes", "schedule", "mp4")
+_PARTS = ("animation", "stills")
 #: :func:`render`'s drawing options at their defaults (what ``optbench run`` draws).
 DEFAULTS: dict[str, Any] = {
-    "frames": 100,
-    "duration": 8.0,
-    "hold": 2.5,
-    "size": (1000, 500),
-    "max_bytes": 2_000_000,
-    "schedule": "log",
-    "mp4": True,
+    k: p.default for k, p in inspect.signature(render).parameters.items() if k in _OPTIONS
 }
 
 
@@ -109,38 +113,41 @@ def in_order(labels: list[str], drawn: dict[tuple[str, str], list[Path]]) -> lis
     return out
 
 
-def draw(
-    folder: Path, label: str, part: str, options: dict[str, Any], *, res: Any = None
-) -> list[Path]:
+def draw(folder: Path, label: str, part: str, options: dict[str, Any]) -> list[Path]:
     """One half of :func:`render` for one problem, with ``render``'s keyword ``options``:
     ``part="animation"``, the GIF (then the MP4 when that is written); ``"stills"``, the
     last frame as PNG and PDF. The halves are independent, so two processes can draw them
     at the same time (:func:`render` with ``workers``)."""
-    res = _inputs.load(folder) if res is None else res
+    return _draw(_inputs.load(folder), folder, label, (part,), options)[part]
+
+
+def _draw(
+    res: Any, folder: Path, label: str, parts: tuple[str, ...], options: dict[str, Any]
+) -> dict[str, list[Path]]:
+    """The files of each of ``parts`` of one problem, its scene built once."""
     scene, tracks = build(res, label, _style.colors(_inputs.optimizers(res)))
     base = folder / _inputs.stem(res, label)
     size = options["size"]
-    if part == "stills":  # the GIF's last frame: every schedule ends on the last step
+    out: dict[str, list[Path]] = {}
+    if "animation" in parts:
+        gif = base.parent / f"{base.name}.gif"
+        animate(scene, tracks, gif, **{k: options[k] for k in _OPTIONS if k != "mp4"})
+        out["animation"] = [gif]
+        if options["mp4"] and importlib.util.find_spec("imageio_ffmpeg") is not None:
+            out["animation"] += _mp4(
+                scene,
+                tracks,
+                base,
+                options["frames"],
+                options["duration"],
+                options["hold"],
+                size,
+                options["schedule"],
+            )
+    if "stills" in parts:  # the GIF's last frame: every schedule ends on the last step
         last = max((int(t.steps[-1]) for t in tracks if len(t.steps)), default=0)
-        return _stills(scene, tracks, base, size, last)
-    gif = base.parent / f"{base.name}.gif"
-    animate(scene, tracks, gif, **{k: options[k] for k in _ANIMATE})
-    out = [gif]
-    if options["mp4"] and importlib.util.find_spec("imageio_ffmpeg") is not None:
-        out += _mp4(
-            scene,
-            tracks,
-            base,
-            options["frames"],
-            options["duration"],
-            options["hold"],
-            size,
-            options["schedule"],
-        )
+        out["stills"] = _stills(scene, tracks, base, size, last)
     return out
-
-
-_ANIMATE = ("frames", "duration", "hold", "size", "max_bytes", "schedule")
 
 
 def _style_closest(name: str, valid: list[str]) -> str:

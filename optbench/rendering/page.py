@@ -63,18 +63,21 @@ def report(dir: str | Path, *, workers: int | None = 1) -> Path:
     """
     folder = Path(dir)
     res = _inputs.load(folder)
-    labels = _inputs.problems(res)
-    gifs = [(folder / f"{_inputs.stem(res, p)}.gif").is_file() for p in labels]
-    jobs = [(folder, p, gif) for p, gif in zip(labels, gifs, strict=True)]
+    jobs = [
+        (folder, p, (folder / f"{_inputs.stem(res, p)}.gif").is_file())
+        for p in _inputs.problems(res)
+    ]
     if workers == 1:
         sections = [problem_section(res, p, folder, gif=gif) for _, p, gif in jobs]
         return write_page(res, folder, sections)
-    done = pool.run(_report_job, [*jobs, (folder, None, False)], workers)
+    done = pool.run(section_job, [*jobs, (folder, None, False)], workers)
     return write_page(res, folder, done[:-1], lecture=done[-1])
 
 
-def _report_job(folder: Path, problem: str | None, gif: bool) -> str | dict[str, str]:
-    """A problem's section, or (``problem=None``) the lecture's sections across problems."""
+def section_job(folder: Path, problem: str | None, gif: bool) -> str | dict[str, str]:
+    """A drawing job of the report (for :mod:`optbench.rendering.pool`): the HTML of a
+    problem's section (:func:`problem_section`), or for ``problem=None`` the lecture's
+    sections across problems (:func:`optbench.rendering.chapters.sections`)."""
     res = _inputs.load(folder)
     if problem is None:
         return chapters.sections(res, folder, _style.colors(_inputs.optimizers(res)))

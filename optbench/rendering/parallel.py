@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optbench.rendering import _inputs, _style, animation, chapters, page
+from optbench.rendering import _inputs, animation, page
 from optbench.rendering.pool import Workers, run, start_workers
 
 __all__ = ["Workers", "render_and_report", "start_workers"]
@@ -47,7 +47,6 @@ def _job(
 ) -> list[Path] | str | dict[str, str]:
     if kind in ("animation", "stills"):
         return animation.draw(folder, label, kind, animation.DEFAULTS)
-    res = _inputs.load(folder)
     if kind == "lecture":
-        return chapters.sections(res, folder, _style.colors(_inputs.optimizers(res)))
-    return page.problem_section(res, label, folder, gif=label in animated)
+        return page.section_job(folder, None, False)
+    return page.section_job(folder, label, label in animated)
