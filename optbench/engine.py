@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from optbench.config import Config, OptimizerConfig
-from optbench.problems.base import Batch, OnProgress, Outputs, Problem, Settings
+from optbench.problems.base import Batch, Bundle, OnProgress, Outputs, Problem, Settings
 from optbench.results import files, schema, select
 
 if TYPE_CHECKING:
@@ -138,9 +138,33 @@ def batch(group: Group, settings: Settings) -> Batch:
     )
 
 
-def execute(batch: Batch, on_progress: OnProgress | None = None) -> Outputs:
-    """Run one batch: its problem's program over its runs. A batch in, arrays out."""
+def execute(
+    batch: Batch | Bundle, on_progress: OnProgress | None = None
+) -> Outputs | tuple[Outputs, ...]:
+    """Run one batch: its problem's program over its runs. A batch in, arrays out; a
+    bundle (several groups of one problem) in, the outputs of each of its batches out."""
+    if isinstance(batch, Bundle):
+        return batch.problem.run_together(batch.parts, on_progress)
     return batch.problem.run(batch, on_progress)
+
+
+def plan_jobs(batches: dict[int, Batch]) -> list[tuple[int | tuple[int, ...], Batch | Bundle]]:
+    """The jobs of a sweep, from its groups' batches (by group index): ``(index, batch)`` per
+    group, except that the groups of a problem that runs its optimizers together
+    (:attr:`~optbench.problems.base.Problem.runs_together`: the surfaces) make one
+    ``(indices, bundle)``, one program and one compile for all of them. In the order of
+    each job's first group."""
+    members: dict[Hashable, list[int]] = {}
+    for index, b in batches.items():
+        together = id(b.problem) if b.problem.runs_together else ("alone", index)
+        members.setdefault(together, []).append(index)
+    jobs: list[tuple[int | tuple[int, ...], Batch | Bundle]] = []
+    for ix in members.values():
+        if len(ix) == 1:
+            jobs.append((ix[0], batches[ix[0]]))
+        else:
+            jobs.append((tuple(ix), Bundle(tuple(batches[i] for i in ix))))
+    return jobs
 
 
 def assemble(group: Group, batch: Batch, outputs: Outputs) -> GroupResult:
@@ -216,23 +240,27 @@ def sweep(
     t_first = t_saved + CHECKPOINT_S  # until then, every finished group is copied at once
     yielded = 0  # groups 0 .. yielded-1 are out
 
-    # Groups kept from an earlier run, and the batches of the others (laid out up front, so
+    # Groups kept from an earlier run, and the jobs of the others (laid out up front, so
     # that the executor can prepare them ahead: the local one compiles them in the background).
     kept = {
         i: files.load_part(folder, g.key, g.hash) if folder else None for i, g in enumerate(todo)
     }
     laid = {i: batch(g, config.settings) for i, g in enumerate(todo) if kept[i] is None}
+    planned = plan_jobs(laid)
+    starts = {_indices(job)[0]: (job, b) for job, b in planned}
 
-    def jobs() -> Iterator[tuple[int, Batch]]:
+    def jobs() -> Iterator[tuple[int | tuple[int, ...], Batch | Bundle]]:
         for index, group in enumerate(todo):
             found = kept.pop(index)
-            report("group", index=index, group=group, skipped=found is not None)
             if found is not None:
+                report("group", index=index, group=group, skipped=True)
                 finished[index] = GroupResult(*found)
                 report("done", info=finished[index].info)
-            else:
-                batches[index] = laid.pop(index)
-                yield index, batches[index]
+            elif index in starts:  # the first group of a job (a bundle's others: as it ends)
+                report("group", index=index, group=group, skipped=False)
+                job, b = starts[index]
+                batches.update((i, laid[i]) for i in _indices(job))
+                yield job, b
 
     def on_chunk(done: int, total: int) -> None:
         report("chunk", done=done, total=total)
@@ -248,10 +276,22 @@ def sweep(
     if executor is None:
         stream = ((index, execute(b, on_chunk)) for index, b in jobs())
     else:
-        stream = executor.results(jobs(), on_chunk, upcoming=list(laid.values()))
+        stream = executor.results(jobs(), on_chunk, upcoming=[b for _, b in planned])
+
+    def each(stream: Iterator) -> Iterator[tuple[int, Outputs]]:
+        """The groups of each finished job, a bundle's in its order."""
+        for job, outputs in stream:
+            if not isinstance(job, tuple):
+                yield job, outputs
+                continue
+            for n, (index, out) in enumerate(zip(job, outputs, strict=True)):
+                if n:
+                    report("group", index=index, group=todo[index], skipped=False)
+                yield index, out
+
     try:
         with contextlib.closing(stream):  # closing it cancels what is still queued
-            for index, outputs in stream:
+            for index, outputs in each(stream):
                 result = assemble(todo[index], batches.pop(index), outputs)
                 finished[index] = result
                 if folder is not None:
@@ -273,6 +313,11 @@ def sweep(
         for index in sorted(finished):
             yield finished[index], False
         raise failure
+
+
+def _indices(job: int | tuple[int, ...]) -> tuple[int, ...]:
+    """The group indices of a job (one, or a bundle's)."""
+    return job if isinstance(job, tuple) else (job,)
 
 
 def _save_parts(folder: Path, unsaved: list[tuple[str, GroupResult]]) -> None:

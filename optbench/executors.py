@@ -45,7 +45,7 @@ import numpy as np
 
 from optbench._errors import ConfigError
 from optbench.engine import execute
-from optbench.problems.base import Batch, OnProgress, Outputs
+from optbench.problems.base import Batch, Bundle, OnProgress, Outputs
 from optbench.problems.tasks import shards
 
 #: How to install what ``cluster=`` needs: the one-line fix of the missing-extra error.
@@ -53,16 +53,23 @@ INSTALL = 'pip install "optbench[dask]"'
 #: Seconds to wait for a scheduler named by its address before giving up.
 CONNECT_S = 20.0
 
-#: ``(index, batch)``: a batch of a sweep and the index of its group.
-Job = tuple[int, Batch]
+#: ``(index, batch)``: a batch of a sweep and the index of its group; or ``(indices,
+#: bundle)``: the groups of a problem that run together (:func:`optbench.engine.plan_jobs`),
+#: whose outputs are a tuple, one per group.
+Job = tuple[int | tuple[int, ...], Batch | Bundle]
+#: ``(index, outputs)`` of a finished job (``(indices, tuple of outputs)`` for a bundle).
+Done = tuple[int | tuple[int, ...], Outputs | tuple[Outputs, ...]]
 
 
-def run_batch(batch: Batch, on_progress: OnProgress | None = None) -> Outputs:
-    """:func:`optbench.engine.execute` with the batch's runs over every local device."""
+def run_batch(
+    batch: Batch | Bundle, on_progress: OnProgress | None = None
+) -> Outputs | tuple[Outputs, ...]:
+    """:func:`optbench.engine.execute` with the batch's runs over every local device (a
+    bundle: each of its batches' runs)."""
     return execute(on_devices(batch), on_progress)
 
 
-def on_devices(batch: Batch) -> Batch:
+def on_devices(batch: Batch | Bundle) -> Batch | Bundle:
     """The batch with its per-run arrays (seeds, traced hyperparameters) sharded over the
     local devices along the run axis (``jax.sharding``), when JAX sees several; the program
     follows its inputs (each device runs its share of the runs). It uses the largest device
@@ -73,6 +80,8 @@ def on_devices(batch: Batch) -> Batch:
     import jax
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+    if isinstance(batch, Bundle):
+        return Bundle(tuple(on_devices(b) for b in batch.parts))
     devices = jax.local_devices()
     n = math.gcd(batch.size, len(devices))
     if n < 2:
@@ -92,8 +101,8 @@ class Executor:
         self,
         jobs: Iterable[Job],
         on_progress: OnProgress | None = None,
-        upcoming: Sequence[Batch] = (),
-    ) -> Iterator[tuple[int, Outputs]]:
+        upcoming: Sequence[Batch | Bundle] = (),
+    ) -> Iterator[Done]:
         """Run ``jobs`` and yield ``(index, outputs)`` as each batch finishes.
         ``on_progress(done, total)`` reports progress inside a batch, where there is any;
         ``upcoming``: the batches ``jobs`` will hold, in order (an executor may prepare them
@@ -117,8 +126,8 @@ class Local(Executor):
         self,
         jobs: Iterable[Job],
         on_progress: OnProgress | None = None,
-        upcoming: Sequence[Batch] = (),
-    ) -> Iterator[tuple[int, Outputs]]:
+        upcoming: Sequence[Batch | Bundle] = (),
+    ) -> Iterator[Done]:
         """Run each job when it is asked for, in order (so a sweep's progress callback sees
         each group start, its chunks, and its end, one group at a time), while background
         threads compile the ``upcoming`` batches' programs in order: one fewer than the
@@ -139,7 +148,7 @@ class _CompileAhead:
     and take no more (a compile cannot be interrupted; a daemon thread does not hold up the
     exit of an interrupted process)."""
 
-    def __init__(self, batches: Sequence[Batch]):
+    def __init__(self, batches: Sequence[Batch | Bundle]):
         self._todo = list(batches)[::-1]
         self._lock = threading.Lock()
         n = min(len(self._todo), max(1, shards.workers() - 1)) if len(self._todo) > 1 else 0
@@ -179,8 +188,8 @@ class Dask(Executor):
         self,
         jobs: Iterable[Job],
         on_progress: OnProgress | None = None,
-        upcoming: Sequence[Batch] = (),
-    ) -> Iterator[tuple[int, Outputs]]:
+        upcoming: Sequence[Batch | Bundle] = (),
+    ) -> Iterator[Done]:
         """Submit every job, then yield each batch's outputs as it finishes (the progress
         bar advances per finished batch; ``on_progress`` is not called). A batch that
         raised is re-raised here, after the batches that finished before it; whatever is
@@ -193,7 +202,8 @@ class Dask(Executor):
         finished = as_completed()
         try:
             for index, batch in jobs:
-                key = f"optbench-{token}-{index}-{batch.problem.label}-{batch.optimizer.label}"
+                ids = "_".join(map(str, index)) if isinstance(index, tuple) else index
+                key = f"optbench-{token}-{ids}-{batch.label}"
                 future = self.client.submit(_work, batch, layout, key=key, pure=False)
                 pending[future.key] = (index, future)
                 finished.add(future)
@@ -339,7 +349,7 @@ def dask_setup(worker: Any) -> None:
 _WORKER_READY = False
 
 
-def _work(batch: Batch, layout: int) -> Outputs | _Failed:
+def _work(batch: Batch | Bundle, layout: int) -> Outputs | tuple[Outputs, ...] | _Failed:
     """A Dask task: one batch on this worker, its runs in the driver's shard ``layout``.
     An exception comes back as a value (:class:`_Failed`), so the worker logs nothing and
     the driver shows the traceback once."""

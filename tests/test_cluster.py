@@ -302,7 +302,10 @@ BUG = "a bug in this batch"
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Boom(SurfaceProblem):
-    """A surface problem whose program raises (after the others have had time to finish)."""
+    """A surface problem whose program raises (after the others have had time to finish),
+    one group at a time (its optimizers not in one program: each group a task of its own)."""
+
+    runs_together = False
 
     def run(self, batch, on_progress=None):
         time.sleep(2.0)

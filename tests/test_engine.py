@@ -26,7 +26,8 @@ surface = "rosenbrock"
 
 
 @pytest.mark.parametrize("grid", [1, 16])
-def test_one_compile_per_group_whatever_the_grid(grid, fresh_programs):
+def test_one_compile_per_surface_problem_whatever_the_grid(grid, fresh_programs):
+    """A surface problem's optimizers run as one program (``Problem.runs_together``)."""
     body = (
         "seeds = 2\n"
         + ROSEN
@@ -42,8 +43,65 @@ momentum = [0.5, 0.9]
     )
     with count_compiles() as names:
         res = sweep(body)
-    assert len(names) == 4, names
+    assert len(names) == 2, names
     assert len(res.runs) == 2 * 2 * (grid + 2 * grid)
+
+
+TOGETHER = """
+steps = 150
+seeds = 2
+dtype = "DTYPE"
+[[problem]]
+surface = "rosenbrock"
+noise = 0.1
+start = [[-1.5, 2.0], [1.5, -0.5]]
+[[problem]]
+surface = "saddle"
+[[problem]]
+surface = "quadratic_nd"
+[optimizer.sgd]
+learning_rate = [1e-3, 1e-2]
+[optimizer.momentum]
+learning_rate = 1e-3
+momentum = [0.5, 0.9]
+[optimizer.nesterov]
+learning_rate = 1e-3
+[optimizer.adagrad]
+learning_rate = 0.1
+[optimizer.adadelta]
+learning_rate = 1.0
+[optimizer.rmsprop]
+learning_rate = [1e-3, 1e-2]
+[optimizer.adam]
+learning_rate = 1e-2
+schedule = { kind = "cosine", warmup = 10 }
+[optimizer.amsgrad]
+learning_rate = 1e-2
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_run_has_the_same_bits_alone_and_in_its_problems_program(dtype, fresh_programs):
+    """All of a problem's optimizers compile into one program; every run's numbers are
+    those of its optimizer run alone (a program of its own), bit for bit."""
+    import dataclasses
+
+    from optbench.config import load_config
+
+    cfg = load_config(TOGETHER.replace("DTYPE", dtype))
+    together = optbench.run(cfg)
+    assert len({g["program"] for g in together.meta["groups"]}) == len(cfg.problems)
+    for o in cfg.optimizers:
+        alone = optbench.run(dataclasses.replace(cfg, optimizers=(o,)))
+        assert len({g["program"] for g in alone.meta["groups"]}) == len(cfg.problems)
+        for table in ("runs", "curves", "trajectories"):
+            ours = getattr(together, table)
+            ours = ours[ours.run_id.str.split(":").str[1] == o.label].reset_index(drop=True)
+            theirs = getattr(alone, table).reset_index(drop=True)
+            assert len(theirs) > 0
+            # (the sweep's runs table also has the other optimizers' hyperparameter columns)
+            ours = ours[theirs.columns]
+            pd.testing.assert_frame_equal(ours, theirs, check_exact=True, check_dtype=False)
 
 
 def test_log_every_keeps_final_best_and_tolerance_exact():
@@ -262,7 +320,13 @@ def test_results_round_trip(tmp_path, fresh_programs):
         ("booth", "adam"),
         ("booth", "sgd"),
     ]
-    assert all(g["steps"] == 300 and g["compile_s"] > 0 for g in meta["groups"])
+    assert all(g["steps"] == 300 for g in meta["groups"])
+    # each problem's two groups ran one program; its first group reports the compile
+    rosen, booth = meta["groups"][:2], meta["groups"][2:]
+    for pair in (rosen, booth):
+        assert pair[0]["program"] == pair[1]["program"] != ""
+        assert pair[0]["compile_s"] > 0 and pair[1]["compile_s"] == 0
+    assert rosen[0]["program"] != booth[0]["program"]
     assert back.surface("booth").name == "booth"
     assert not list((tmp_path / "r").glob(".*.tmp"))
 
@@ -307,7 +371,7 @@ def test_interrupt_keeps_finished_groups_and_resume_finishes(tmp_path, fresh_pro
             progress=lambda e, **i: skipped.append(i["skipped"]) if e == "group" else None,
         )
     assert skipped == [True, True, False, False]
-    assert len(names) == 2
+    assert len(names) == 1  # booth's two groups: one program
     assert full.meta["complete"] is True
     fresh = sweep(BODY)
     pd.testing.assert_frame_equal(full.runs.reset_index(drop=True), fresh.runs, check_dtype=False)

@@ -11,7 +11,8 @@ task). The engine never asks what kind a problem is; it calls the five methods b
 - :meth:`Problem.identity`: everything that decides the numbers (file contents, not paths),
   hashed into the group's identity for resume;
 - :meth:`Problem.run`: the program over a :class:`Batch` of runs: a batch in, arrays out
-  (:class:`Outputs`), picklable both ways so another process can run it;
+  (:class:`Outputs`), picklable both ways so another process can run it
+  (:meth:`Problem.run_together`: several groups of the problem, a :class:`Bundle`, at once);
 - :meth:`Problem.rows`: those arrays -> the problem's columns of the results schema.
 
 Adding a kind of problem means one package under ``optbench/problems/`` with one subclass,
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -78,6 +79,39 @@ class Batch:
         """The number of runs, ``R``."""
         return int(self.grid_index.shape[0])
 
+    @property
+    def label(self) -> str:
+        """``problem-optimizer``: the group's name in logs and task names."""
+        return f"{self.problem.label}-{self.optimizer.label}"
+
+
+@dataclass(frozen=True, eq=False)
+class Bundle:
+    """Groups of one problem that run as one program (:meth:`Problem.run_together`): one
+    :class:`Batch` per group, each with its own optimizer. Plain data too: a bundle pickles."""
+
+    parts: tuple[Batch, ...]
+
+    @property
+    def problem(self) -> Problem:
+        """The problem every part shares."""
+        return self.parts[0].problem
+
+    @property
+    def settings(self) -> Settings:
+        """The sweep's settings."""
+        return self.parts[0].settings
+
+    @property
+    def size(self) -> int:
+        """The number of runs of all parts."""
+        return sum(b.size for b in self.parts)
+
+    @property
+    def label(self) -> str:
+        """``problem-optimizer+optimizer...``."""
+        return f"{self.problem.label}-{'+'.join(b.optimizer.label for b in self.parts)}"
+
 
 class Outputs(NamedTuple):
     """What a problem's program returns for a batch: arrays, how long compiling (0 when the
@@ -113,6 +147,9 @@ class Problem(abc.ABC):
     kind: ClassVar[str]
     #: The config keys this kind accepts besides ``label``, ``params`` and its ``kind``.
     keys: ClassVar[tuple[str, ...]]
+    #: Whether the engine hands all of a problem's groups (its optimizers) to
+    #: :meth:`run_together` at once, as a :class:`Bundle`.
+    runs_together: ClassVar[bool] = False
 
     label: str
     params: Mapping[str, Any]
@@ -157,6 +194,14 @@ class Problem(abc.ABC):
     @abc.abstractmethod
     def run(self, batch: Batch, on_progress: OnProgress | None = None) -> Outputs:
         """Compile and execute this problem's program over ``batch``."""
+
+    def run_together(
+        self, batches: Sequence[Batch], on_progress: OnProgress | None = None
+    ) -> tuple[Outputs, ...]:
+        """Several groups of this problem (a batch each, each its own optimizer) at once:
+        here one after another; a kind with :attr:`runs_together` compiles them into one
+        program. Either way a group's numbers are those :meth:`run` gives it alone."""
+        return tuple(self.run(b, on_progress) for b in batches)
 
     @abc.abstractmethod
     def rows(self, batch: Batch, outputs: Outputs, run_ids: np.ndarray) -> Columns:
