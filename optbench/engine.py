@@ -1,14 +1,17 @@
 """The sweep engine: config -> groups -> batches -> an executor -> results, with resume.
 
-A *group* is one (problem, optimizer) pair: the unit of compilation, progress and resume.
+A *group* is one (problem, optimizer) pair: the unit of progress, results and resume.
 Its runs are every grid point x seed x start, laid out as a :class:`~optbench.problems.base.
 Batch`; the problem compiles one program over the whole batch and runs it
-(:meth:`~optbench.problems.base.Problem.run`). The engine never asks what kind a problem
-is: it lays out the runs, calls :func:`execute` (a batch in, arrays out: the one entry point
-an executor needs), and writes the identifying columns of ``runs.csv`` beside the problem's
-own (:meth:`~optbench.problems.base.Problem.rows`). Where the batches run is the executor's
-business (:mod:`optbench.executors`: this process over its devices, or Dask workers); the
-rows are always made here, in the driver, in group order.
+(:meth:`~optbench.problems.base.Problem.run`). A problem that runs its optimizers together
+(the surfaces) gets all its groups at once instead, as a :class:`~optbench.problems.base.
+Bundle`: one program and one compile for the problem (:func:`plan_jobs`). The engine never
+asks what kind a problem is: it lays out the runs, calls :func:`execute` (a batch or bundle
+in, arrays out: the one entry point an executor needs), and writes the identifying
+columns of ``runs.csv`` beside the problem's own (:meth:`~optbench.problems.base.Problem.
+rows`). Where the batches run is the executor's business (:mod:`optbench.executors`: this
+process over its devices, or Dask workers); the rows are always made here, in the driver,
+in group order.
 
 Finished groups are checkpointed into the results folder's ``.parts`` every
 :data:`CHECKPOINT_S` seconds and when a sweep stops early, so ``resume`` keeps them; a group

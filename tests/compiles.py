@@ -1,4 +1,5 @@
-"""Counting XLA compilations: the engine promises one per (problem, optimizer) group."""
+"""Counting XLA compilations: the engine promises one per (problem, optimizer) group, and
+one per surface problem (its optimizers together)."""
 
 from __future__ import annotations
 

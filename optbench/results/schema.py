@@ -177,8 +177,9 @@ MACHINE_KEYS = ("platform", "machine", "processor", "cpu_count", "device_kind")
 RUN_KEYS = ("name", "config_hash", "date", "complete", "wall_s", "groups")
 GROUP_KEYS = ("problem", "optimizer", "runs", "steps", "compile_s", "run_s", "program")
 """The keys of each entry of ``meta["groups"]``: ``compile_s`` is 0 where the group's
-program was reused (compiled by an earlier group of this process); groups with the same
-``program`` ran the same compiled program."""
+program was reused (compiled by an earlier group of this process, or the first group of its
+surface: a surface's optimizers run as one program, whose run time is shared out by number
+of runs); groups with the same ``program`` ran the same compiled program."""
 
 
 def versions(meta: Mapping[str, Any]) -> dict[str, str]:
