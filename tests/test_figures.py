@@ -176,3 +176,36 @@ def test_no_empty_panel_when_a_task_has_no_accuracy(tmp_path):
             res.curves[col] = np.nan
     fig = figures.task_curves(res, tasks[0], colors)
     assert all(ax.get_visible() and ax.has_data() for ax in fig.axes)
+
+
+def test_pdfs_embed_truetype_subsets_without_layout_tables(tmp_path):
+    """The PDF's fonts are TrueType subsets holding the glyphs (what a paper needs; also for a
+    figure saved outside the style it was built in), without the GSUB/GPOS tables no PDF
+    reader uses (they cost half of a PDF's save); the switch is undone after the save."""
+    import io
+    import re
+    import zlib
+
+    import matplotlib
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    from optbench.rendering._save import LAYOUT_TABLES, save_png_pdf
+
+    original = subset.Options
+    with matplotlib.rc_context(_style.RC):  # built under the style, saved outside it
+        fig = Figure(figsize=(4, 3))
+        ax = fig.add_subplot()
+        ax.plot([1, 2, 3])
+        ax.set_title("Rosenbrock: adam, $\\eta = 0.1$")
+    _, pdf = save_png_pdf(fig, tmp_path / "f", dpi=50)
+    assert subset.Options is original
+    data = pdf.read_bytes()
+    assert b"/FontFile2" in data and b"/Subtype /Type3" not in data
+    fonts = []
+    for ref in re.findall(rb"/FontFile2 (\d+) 0 R", data):
+        start = data.index(b"\n%s 0 obj" % ref)
+        body = data[data.index(b"stream\n", start) + 7 :]
+        fonts.append(TTFont(io.BytesIO(zlib.decompress(body[: body.index(b"endstream")]))))
+    assert fonts and all("glyf" in f and f["maxp"].numGlyphs > 3 for f in fonts)
+    assert not any(t in f for f in fonts for t in LAYOUT_TABLES)
