@@ -103,7 +103,8 @@ class Executor:
         on_progress: OnProgress | None = None,
         upcoming: Sequence[Batch | Bundle] = (),
     ) -> Iterator[Done]:
-        """Run ``jobs`` and yield ``(index, outputs)`` as each batch finishes.
+        """Run ``jobs`` and yield ``(index, outputs)`` as each batch finishes (a bundle's
+        indices and the tuple of its outputs: :data:`Job`, :data:`Done`).
         ``on_progress(done, total)`` reports progress inside a batch, where there is any;
         ``upcoming``: the batches ``jobs`` will hold, in order (an executor may prepare them
         ahead)."""
