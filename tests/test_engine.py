@@ -48,15 +48,15 @@ momentum = [0.5, 0.9]
 
 
 TOGETHER = """
-steps = 150
-seeds = 2
 dtype = "DTYPE"
-[[problem]]
-surface = "rosenbrock"
-noise = 0.1
-start = [[-1.5, 2.0], [1.5, -0.5]]
+steps = 150
+seeds = [3, 7]
 [[problem]]
 surface = "saddle"
+[[problem]]
+surface = "rosenbrock"
+start = [[-1.2, 1.0], [0.5, 2.0]]
+noise = 0.2
 [[problem]]
 surface = "quadratic_nd"
 [optimizer.sgd]
