@@ -237,7 +237,6 @@ def sweep(
     report = progress or (lambda *a, **k: None)
     report("start", groups=len(todo))
     finished: dict[int, GroupResult] = {}  # not yet yielded
-    batches: dict[int, Batch] = {}  # submitted, not yet finished
     unsaved: list[tuple[str, GroupResult]] = []  # finished, not yet in .parts
     t_saved, save_s = time.perf_counter(), 0.0  # the last checkpoint: when, how long it took
     t_first = t_saved + CHECKPOINT_S  # until then, every finished group is copied at once
@@ -250,7 +249,7 @@ def sweep(
     }
     laid = {i: batch(g, config.settings) for i, g in enumerate(todo) if kept[i] is None}
     planned = plan_jobs(laid)
-    starts = {_indices(job)[0]: (job, b) for job, b in planned}
+    starts = {job_indices(job)[0]: (job, b) for job, b in planned}
 
     def jobs() -> Iterator[tuple[int | tuple[int, ...], Batch | Bundle]]:
         for index, group in enumerate(todo):
@@ -262,7 +261,6 @@ def sweep(
             elif index in starts:  # the first group of a job (a bundle's others: as it ends)
                 report("group", index=index, group=group, skipped=False)
                 job, b = starts[index]
-                batches.update((i, laid[i]) for i in _indices(job))
                 yield job, b
 
     def on_chunk(done: int, total: int) -> None:
@@ -295,7 +293,7 @@ def sweep(
     try:
         with contextlib.closing(stream):  # closing it cancels what is still queued
             for index, outputs in each(stream):
-                result = assemble(todo[index], batches.pop(index), outputs)
+                result = assemble(todo[index], laid.pop(index), outputs)
                 finished[index] = result
                 if folder is not None:
                     unsaved.append((todo[index].key, result))
@@ -318,8 +316,8 @@ def sweep(
         raise failure
 
 
-def _indices(job: int | tuple[int, ...]) -> tuple[int, ...]:
-    """The group indices of a job (one, or a bundle's)."""
+def job_indices(job: int | tuple[int, ...]) -> tuple[int, ...]:
+    """The group indices of a job's index (:func:`plan_jobs`): one, or a bundle's."""
     return job if isinstance(job, tuple) else (job,)
 
 

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from optbench._errors import ConfigError
-from optbench.engine import execute
+from optbench.engine import execute, job_indices
 from optbench.problems.base import Batch, Bundle, OnProgress, Outputs
 from optbench.problems.tasks import shards
 
@@ -203,7 +203,7 @@ class Dask(Executor):
         finished = as_completed()
         try:
             for index, batch in jobs:
-                ids = "_".join(map(str, index)) if isinstance(index, tuple) else index
+                ids = "_".join(map(str, job_indices(index)))
                 key = f"optbench-{token}-{ids}-{batch.label}"
                 future = self.client.submit(_work, batch, layout, key=key, pure=False)
                 pending[future.key] = (index, future)

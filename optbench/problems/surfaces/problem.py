@@ -232,21 +232,21 @@ class SurfaceProblem(Problem):
         settings = batches[0].settings
         events, _, _ = self._events(settings)
         np_dtype = np.dtype(settings.dtype)
-        programs = []
-        args = []
-        for b in batches:
-            programs.append(
-                surface_program(
-                    self.surface,
-                    b.optimizer.factory(self.steps),
-                    events=events,
-                    noise=self.noise,
-                    tolerance=self.tolerance_for(settings),
-                    record_x=self.surface.dim == 2,
-                )
+        tolerance, starts = self.tolerance_for(settings), self.starts().astype(np_dtype)
+        programs = [
+            surface_program(
+                self.surface,
+                b.optimizer.factory(self.steps),
+                events=events,
+                noise=self.noise,
+                tolerance=tolerance,
+                record_x=self.surface.dim == 2,
             )
-            x0 = self.starts()[b.start].astype(np_dtype)
-            args.append((dict(b.hyperparameters), b.seed.astype(np.uint32), x0))
+            for b in batches
+        ]
+        args = [
+            (dict(b.hyperparameters), b.seed.astype(np.uint32), starts[b.start]) for b in batches
+        ]
 
         def together(all_args: list) -> list:
             return [program(*a) for program, a in zip(programs, all_args, strict=True)]
