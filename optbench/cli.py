@@ -12,6 +12,7 @@ after keeping the finished groups.
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 import traceback
 from collections.abc import Iterator
@@ -375,4 +376,10 @@ def _print_summary(results: Any) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    finally:
+        # Everything is written by now: spare the interpreter's last garbage collection,
+        # which walks every object JAX and matplotlib left (0.55 s of a quickstart's 9.6 s
+        # here, 2026-12-02). Frozen objects are still freed by their reference counts.
+        gc.freeze()

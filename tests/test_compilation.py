@@ -164,6 +164,7 @@ learning_rate = 1e-2
     programs = [thread for thread, name in threads if name == "jit(chunk)"]
     assert len(programs) == 4  # four training programs, each compiled once
     assert any(t.startswith("optbench-compile") for t in programs), threads
+    assert "MainThread" in programs, threads  # the first, while a thread compiles the next
     assert all(g["compile_s"] > 0 for g in ahead.meta["groups"])
     compilation.clear_programs()
     monkeypatch.setattr(executors._CompileAhead, "__init__", lambda self, batches: None)

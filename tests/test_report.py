@@ -14,7 +14,7 @@ from demo import demo_surface, write_demo
 import optbench
 from optbench import results
 from optbench.rendering import report
-from optbench.rendering.summary import tex_escape
+from optbench.rendering.summary import mean_ci, tex_escape
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +72,17 @@ def test_summary_csv_rows_and_selected_lr(folder, page):
         assert 0.0 <= row.diverged_fraction <= 1.0
     saddle = table[table.problem == "saddle"]
     assert (saddle.escaped_fraction > 0).any()
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 16, 101])
+def test_the_interval_is_scipys_t_interval(n):
+    from scipy import stats
+
+    values = np.random.default_rng(n).lognormal(size=n)
+    got = mean_ci(np.append(values, [np.nan, np.inf]), level=0.95)
+    low, high = stats.t.interval(0.95, n - 1, loc=values.mean(), scale=stats.sem(values))
+    assert got["mean"] == values.mean()
+    np.testing.assert_allclose([got["ci_low"], got["ci_high"]], [low, high], rtol=1e-13)
 
 
 def test_summary_tex_is_booktabs_and_escaped(folder, page):

@@ -11,8 +11,9 @@ from typing import Any
 import matplotlib as mpl
 import pandas as pd
 
-from optbench.rendering import _inputs, _style, chapters, figures, pool, ranking, tables
+from optbench.rendering import _inputs, _style, chapters, figures, pool, tables
 from optbench.rendering._save import save_png_pdf
+from optbench.rendering.ranking import section as ranking_section
 from optbench.rendering.summary import summary
 from optbench.results import schema, write_csv, write_text
 
@@ -64,23 +65,33 @@ def report(dir: str | Path, *, workers: int | None = 1) -> Path:
     folder = Path(dir)
     res = _inputs.load(folder)
     jobs = [
-        (folder, p, (folder / f"{_inputs.stem(res, p)}.gif").is_file())
+        (folder, "problem", p, (folder / f"{_inputs.stem(res, p)}.gif").is_file())
         for p in _inputs.problems(res)
     ]
     if workers == 1:
-        sections = [problem_section(res, p, folder, gif=gif) for _, p, gif in jobs]
+        sections = [problem_section(res, p, folder, gif=gif) for _, _, p, gif in jobs]
         return write_page(res, folder, sections)
-    done = pool.run(section_job, [*jobs, (folder, None, False)], workers)
-    return write_page(res, folder, done[:-1], lecture=done[-1])
+    # the ranking and lecture first: the longest jobs first keep both processes busy to the end
+    done = pool.run(section_job, [(folder, "ranking"), (folder, "lecture"), *jobs], workers)
+    return write_page(res, folder, done[2:], ranking=done[0], lecture=done[1])
 
 
-def section_job(folder: Path, problem: str | None, gif: bool) -> str | dict[str, str]:
-    """A drawing job of the report (for :mod:`optbench.rendering.pool`): the HTML of a
-    problem's section (:func:`problem_section`), or for ``problem=None`` the lecture's
-    sections across problems (:func:`optbench.rendering.chapters.sections`)."""
+def section_job(
+    folder: Path, kind: str, problem: str | None = None, gif: bool = False
+) -> str | dict[str, str]:
+    """A drawing job of the report (for :mod:`optbench.rendering.pool`): for ``kind`` =
+    ``"problem"`` the HTML of ``problem``'s section (:func:`problem_section`; ``gif``: show
+    its animation), ``"lecture"`` the lecture's sections across problems
+    (:func:`optbench.rendering.chapters.sections`), ``"ranking"`` the ranking's
+    (:func:`optbench.rendering.ranking.section`, which also writes the scoring files)."""
     res = _inputs.load(folder)
-    if problem is None:
-        return chapters.sections(res, folder, _style.colors(_inputs.optimizers(res)))
+    colors = _style.colors(_inputs.optimizers(res))
+    if kind == "lecture":
+        return chapters.sections(res, folder, colors)
+    if kind == "ranking":
+        return ranking_section(res, folder, colors)
+    if kind != "problem" or problem is None:
+        raise ValueError(f"no report section {kind!r} (problem {problem!r})")
     return problem_section(res, problem, folder, gif=gif)
 
 
@@ -94,19 +105,27 @@ def problem_section(res: Any, problem: str, folder: Path, *, gif: bool) -> str:
 
 
 def write_page(
-    res: Any, folder: Path, sections: list[str], lecture: dict[str, str] | None = None
+    res: Any,
+    folder: Path,
+    sections: list[str],
+    lecture: dict[str, str] | None = None,
+    ranking: str | None = None,
 ) -> Path:
     """Write the summary files, ``profiles.csv``, ``scores.csv`` and ``report.html`` around
     the problems' ``sections`` (one per problem, in :func:`~._inputs.problems` order).
 
     ``lecture``: the HTML of the sections across problems
-    (:func:`optbench.rendering.chapters.sections`; drawn here when None). When any applies,
+    (:func:`optbench.rendering.chapters.sections`; drawn here when None); ``ranking``: the
+    ranking's (:func:`optbench.rendering.ranking.section`, which writes the scoring files;
+    made here when None). When any applies,
     the page follows the lecture: the surface problems (optimizers), learning-rate decay,
     normalization and regularization, the vanishing gradient, then the tasks.
     """
     colors = _style.colors(_inputs.optimizers(res))
     if lecture is None:
         lecture = chapters.sections(res, folder, colors)
+    if ranking is None:
+        ranking = ranking_section(res, folder, colors)
     table = summary(res)
     note = tables.note(table, *_inputs.seeds(res))
     write_csv(folder / "summary.csv", table)
@@ -121,7 +140,7 @@ def write_page(
         f'<a href="{schema.CURVES}">{schema.CURVES}</a></p>'
     )
     (folder / "figures").mkdir(exist_ok=True)
-    body.append(ranking.section(res, folder, colors))
+    body.append(ranking)
     body += _in_lecture_order(res, sections, lecture)
     body.append(_config_meta(res, folder))
     title = html.escape(str((res.config or {}).get("name") or folder.name))

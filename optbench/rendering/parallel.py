@@ -1,9 +1,10 @@
 """GIFs and report together, spread over the CPU cores (what ``optbench run`` draws).
 
 Drawing is single-threaded Python (matplotlib), so the work is split into jobs (each
-problem's animation, its stills, its report section; the lecture's sections), shared
-between this process and a pool of fresh worker processes (one fewer than the cores to
-use), each taking the next job when it is free; this process then writes the page.
+problem's animation, its stills, its report section; the lecture's sections; the ranking
+with its profile figure), shared between this process and a pool of fresh worker processes
+(one fewer than the cores to use), each taking the next job when it is free; this process
+then writes the page.
 Starting the pool early (:func:`start_workers`, e.g. while a sweep runs) hides the
 workers' start-up. With one core (or ``workers=1``) the jobs run in turn in this process.
 """
@@ -31,15 +32,19 @@ def render_and_report(
     folder = Path(dir)
     res = _inputs.load(folder)
     animated = _inputs.two_d_surfaces(res)
+    # the longest jobs first, so that both processes stay busy to the end
     jobs = [(kind, p) for kind in ("animation", "stills") for p in animated]
-    jobs += [("section", p) for p in _inputs.problems(res)]
-    jobs.append(("lecture", ""))
+    jobs += [("ranking", ""), ("lecture", "")]
+    jobs += [("problem", p) for p in _inputs.problems(res)]
     args = [(folder, kind, label, animated) for kind, label in jobs]
     done = run(_job, args, workers, pool)
     by = dict(zip(jobs, done, strict=True))
     paths = animation.in_order(animated, by)
-    sections = [out for (kind, _), out in zip(jobs, done, strict=True) if kind == "section"]
-    return [*paths, page.write_page(res, folder, sections, lecture=done[-1])]
+    sections = [out for (kind, _), out in zip(jobs, done, strict=True) if kind == "problem"]
+    page_path = page.write_page(
+        res, folder, sections, lecture=by["lecture", ""], ranking=by["ranking", ""]
+    )
+    return [*paths, page_path]
 
 
 def _job(
@@ -47,6 +52,4 @@ def _job(
 ) -> list[Path] | str | dict[str, str]:
     if kind in ("animation", "stills"):
         return animation.draw(folder, label, kind, animation.DEFAULTS)
-    if kind == "lecture":
-        return page.section_job(folder, None, False)
-    return page.section_job(folder, label, label in animated)
+    return page.section_job(folder, kind, label, label in animated)
