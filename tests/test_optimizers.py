@@ -118,6 +118,24 @@ def test_register_and_overwrite(clean_registry):
     assert err.value.key == "b1"
 
 
+def test_an_optimizer_registered_again_never_runs_its_predecessors_program(clean_registry):
+    config = """
+[[problem]]
+surface = "rosenbrock"
+steps = 50
+[optimizer.mine]
+learning_rate = 1e-3
+"""
+    optimizers.register("mine", optax.sgd, {"learning_rate": 1e-3})
+    first = optbench.run(config).runs.final_loss.to_numpy()
+    optimizers.register("mine", optax.adam, {"learning_rate": 1e-3}, overwrite=True)
+    second = optbench.run(config).runs.final_loss.to_numpy()  # the same name and shapes
+    optimizers.register("adam_too", optax.adam, {"learning_rate": 1e-3})
+    adam = optbench.run(config.replace("mine", "adam_too")).runs.final_loss.to_numpy()
+    assert not np.array_equal(first, second)  # the program compiled for sgd was reused
+    np.testing.assert_array_equal(second, adam)
+
+
 def test_optax_names():
     d = optimizers.defaults("optax:adam")
     assert d["b1"] == 0.9 and d["b2"] == 0.999 and d["nesterov"] is False

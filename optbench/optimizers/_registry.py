@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ class Entry:
     description: str
     keywords: frozenset[str] | None = None  # accepted keywords; None: any (``**kwargs``)
     required: tuple[str, ...] = ()  # keywords without a default
+    code: int | str = "optax"  # names the factory in program keys (:func:`code_of`)
 
     @property
     def checks_itself(self) -> bool:
@@ -36,6 +38,7 @@ class Entry:
 
 
 _REGISTRY: dict[str, Entry] = {}
+_SERIAL = itertools.count()
 
 
 def _ordered(defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,7 +100,15 @@ def register(
     defaults = _ordered(defaults)
     B.check_all(name, defaults, defaults)
     summary = description or _first_line(factory.__doc__) or f"user optimizer {name}"
-    _REGISTRY[name] = Entry(factory, defaults, summary, frozenset(defaults))
+    _REGISTRY[name] = Entry(factory, defaults, summary, frozenset(defaults), code=next(_SERIAL))
+
+
+def code_of(name: str) -> int | str:
+    """What names the factory of optimizer ``name`` in a program key: ``"optax"`` for
+    ``optax:NAME``, else the number of its registration in this process (a factory
+    registered again under the same name, ``overwrite=True``, then never runs the programs
+    compiled for its predecessor: they were reused before, with the old update rule)."""
+    return _entry(name).code
 
 
 def _optax_candidates() -> list[str]:

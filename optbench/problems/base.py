@@ -209,11 +209,15 @@ class Problem(abc.ABC):
 
 
 def optimizer_key(optimizer: OptimizerConfig) -> tuple[Any, ...]:
-    """The optimizer's share of a program key: its algorithm, switches, schedule, which
+    """The optimizer's share of a program key: its algorithm (name, and what names its code:
+    :func:`optbench.optimizers._registry.code_of`), switches, schedule, which
     hyperparameters are traced (not their values: those are the program's arguments) and
     the values of those compiled in."""
     traced = tuple(optimizer.traced())
     fixed = tuple(sorted((k, v[0]) for k, v in optimizer.grid.items() if k not in traced))
     # json, not a tuple: a schedule holds lists (a step schedule's boundaries)
     schedule = json.dumps(optimizer.schedule, sort_keys=True) if optimizer.schedule else None
-    return (optimizer.name, tuple(sorted(optimizer.switches.items())), schedule, traced, fixed)
+    from optbench.optimizers._registry import code_of
+
+    switches = tuple(sorted(optimizer.switches.items()))
+    return (optimizer.name, code_of(optimizer.name), switches, schedule, traced, fixed)
