@@ -63,6 +63,8 @@ _PROGRAMS: dict[Hashable, list] = {}  # key -> [compiled, compile_s, reported]
 _PENDING: dict[Hashable, Future] = {}  # keys being compiled by some thread
 _LOCK = threading.Lock()
 _ONLY = contextvars.ContextVar("optbench_only_compile", default=False)
+_LOWERED = threading.Condition()
+_N_LOWERED = [0]
 
 
 class Compiled(Exception):
@@ -123,7 +125,10 @@ def program(
     if owner:
         try:
             t0 = time.perf_counter()
-            entry = [lower().compile(options), time.perf_counter() - t0, False]
+            lowered = lower()
+            if last:
+                _count_lowered()
+            entry = [lowered.compile(options), time.perf_counter() - t0, False]
         except BaseException as err:
             with _LOCK:
                 del _PENDING[key]
@@ -140,6 +145,26 @@ def program(
     with _LOCK:
         first, entry[2] = not entry[2], True
     return entry[0], entry[1] if first else 0.0, not first
+
+
+def lowered() -> int:
+    """How many programs (a run's last, :func:`program`'s ``last``) this process has
+    lowered: a thread can wait for the next one (:func:`wait_lowered`)."""
+    return _N_LOWERED[0]
+
+
+def wait_lowered(after: int, stop: threading.Event) -> None:
+    """Return once more than ``after`` programs were lowered (:func:`lowered`), or ``stop``
+    is set."""
+    with _LOWERED:
+        while _N_LOWERED[0] <= after and not stop.is_set():
+            _LOWERED.wait(0.05)
+
+
+def _count_lowered() -> None:
+    with _LOWERED:
+        _N_LOWERED[0] += 1
+        _LOWERED.notify_all()
 
 
 def program_id(key: Hashable) -> str:

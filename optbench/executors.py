@@ -135,26 +135,32 @@ class Local(Executor):
         cores, at least one. Measured on 2 cores, cold ``optbench run digits``: 157 s one
         compile after another, 153 s with one thread ahead, 175 s with two (they took the
         running group's cores: its run time doubled)."""
-        # the first program is compiled by this thread as it runs the first job, the next
-        # ones meanwhile by the threads (they all waited on the first one before: the
-        # quickstart's three surface programs then compiled one at a time)
+        # This thread compiles the first program, the threads the next ones once it is
+        # lowered (XLA then compiles or loads it without the GIL; tracing holds it). They
+        # all waited on the first compile before: the quickstart's programs compiled in turn.
         ahead = _CompileAhead(upcoming[1:])
         try:
             for index, batch in jobs:
-                yield index, run_batch(batch, on_progress)
+                outputs = run_batch(batch, on_progress)
+                ahead.go.set()  # the first job may have lowered nothing (a reused program)
+                yield index, outputs
         finally:
             ahead.stop()
 
 
 class _CompileAhead:
     """Daemon threads that compile the programs of ``batches`` in order
-    (:func:`optbench.compilation.prepare`); :meth:`stop` lets them finish the compile at hand
-    and take no more (a compile cannot be interrupted; a daemon thread does not hold up the
-    exit of an interrupted process)."""
+    (:func:`optbench.compilation.prepare`), from when this process has lowered another
+    program or ``go`` is set; :meth:`stop` lets them finish the compile at hand and take no
+    more (a compile cannot be interrupted; a daemon thread does not hold up the exit)."""
 
     def __init__(self, batches: Sequence[Batch | Bundle]):
+        from optbench import compilation
+
         self._todo = list(batches)[::-1]
         self._lock = threading.Lock()
+        self._lowered = compilation.lowered()
+        self.go = threading.Event()  # start even before the next program is lowered
         n = min(len(self._todo), max(1, shards.workers() - 1))
         for i in range(n):
             threading.Thread(target=self._work, name=f"optbench-compile-{i}", daemon=True).start()
@@ -162,6 +168,7 @@ class _CompileAhead:
     def _work(self) -> None:
         from optbench import compilation
 
+        compilation.wait_lowered(self._lowered, self.go)
         while True:
             with self._lock:
                 if not self._todo:
@@ -175,6 +182,7 @@ class _CompileAhead:
     def stop(self) -> None:
         with self._lock:
             self._todo.clear()
+        self.go.set()
 
 
 class Dask(Executor):

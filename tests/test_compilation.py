@@ -167,7 +167,9 @@ learning_rate = 1e-2
     assert "MainThread" in programs, threads  # the first, while a thread compiles the next
     assert all(g["compile_s"] > 0 for g in ahead.meta["groups"])
     compilation.clear_programs()
-    monkeypatch.setattr(executors._CompileAhead, "__init__", lambda self, batches: None)
+    monkeypatch.setattr(
+        executors._CompileAhead, "__init__", lambda self, _: setattr(self, "go", threading.Event())
+    )
     monkeypatch.setattr(executors._CompileAhead, "stop", lambda self: None)
     one_by_one = optbench.run(config)
     pd.testing.assert_frame_equal(ahead.runs, one_by_one.runs)
