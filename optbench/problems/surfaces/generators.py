@@ -46,7 +46,9 @@ def _quadratic_nd(params: dict[str, Any]) -> Generated:
     eigenvalues = np.concatenate([small, rng.uniform(30.0, 60.0, n_large)])
     q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
     q = q * np.sign(np.diag(r))  # Haar-distributed rotation
-    hessian = (q * eigenvalues) @ q.T
+    # einsum's own loops, not BLAS: numpy's matmul gave other last bits with 1 and 2
+    # OpenBLAS threads (a Dask worker runs with one), so a run's numbers followed the process
+    hessian = np.einsum("ik,k,jk->ij", q, eigenvalues, q, optimize=False)
     hessian = 0.5 * (hessian + hessian.T)
     start = rng.standard_normal(dim)
 
