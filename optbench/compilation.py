@@ -131,12 +131,12 @@ def program(
             entry = [lowered.compile(options), time.perf_counter() - t0, False]
         except BaseException as err:
             with _LOCK:
-                del _PENDING[key]
+                _forget_pending(key, waiting)
             waiting.set_exception(err)  # type: ignore[union-attr]
             raise
         with _LOCK:
             _PROGRAMS[key] = entry
-            del _PENDING[key]
+            _forget_pending(key, waiting)
         waiting.set_result(entry)  # type: ignore[union-attr]
     elif entry is None:
         entry = waiting.result()  # type: ignore[union-attr]
@@ -173,6 +173,12 @@ def program_id(key: Hashable) -> str:
     import hashlib
 
     return hashlib.sha1(repr(key).encode()).hexdigest()[:10]
+
+
+def _forget_pending(key: Hashable, waiting: Any) -> None:
+    # only our own entry: clear_programs may have dropped it and another thread added its own
+    if _PENDING.get(key) is waiting:
+        del _PENDING[key]
 
 
 def clear_programs() -> None:
