@@ -4,19 +4,18 @@
 epochs or steps (shuffling, augmentation and dropout drawn from each run's seed),
 evaluation on the full validation and test sets, and divergence handling, all under
 ``jax.vmap`` over the runs (grid points x seeds; for recurrent models ``lax.map``, the runs
-one after another). The model's initial parameters come from a second, smaller program of
-the model alone (``init_model``), reused by every optimizer's group of that model (its
-random draws were 40% of a digits CNN training program's compile), and so does the gradient
-flow's measurement (:func:`.flow.program`, ~1.3 s of a recurrent program's compile). The
-program is cut into chunks of equal shape executed one after another, so a progress
-bar can move and Ctrl-C is honoured between chunks; it is compiled once per call whatever
-the number of runs (the first chunk starts its carry inside the program:
-``carry = lax.cond(first, start, lambda: carry)``). The runs are split into equal shards
-(:mod:`optbench.problems.tasks.shards`): one per CPU core, executing the one compiled
-program at the same time in threads of their own, or one per local device under
-``shard_map``. A run's numbers do not depend on its shard, nor on the shard's width, except
-with batchnorm, whose reductions XLA vectorises by the width (measured: float32 4e-4, float64
-6e-12 after 2 epochs between widths 2 and 4): a cluster worker uses the driver's layout.
+one after another). The initial parameters come from a smaller program of the model alone
+(``init_models``) that every optimizer's group of the model reuses, as is the gradient
+flow's (:func:`.flow.program`, ~1.3 s of a recurrent program's compile). The program is
+cut into chunks of equal shape executed one after another (a progress bar moves, Ctrl-C is
+honoured between chunks), compiled once per call whatever the number of runs (the first
+chunk starts its carry inside: ``carry = lax.cond(first, start, lambda: carry)``).
+The runs are split into equal shards (:mod:`optbench.problems.tasks.shards`): one per CPU
+core, executing the one compiled program at the same time in threads of their own, or one
+per local device under ``shard_map``. A recurrent run's numbers (``lax.map``) do not
+depend on its shard or the shard's width; a vmapped run's change in the last bits with the
+width, which XLA vectorises by (batchnorm: float32 4e-4, float64 6e-12 after 2 epochs,
+widths 2 and 4), so a cluster worker uses the driver's layout.
 
 Curve points ("segments"): dataset tasks are evaluated every ``max(1, log_every //
 steps_per_epoch)`` epochs and after the last; step tasks every ``log_every`` steps and after
@@ -32,8 +31,8 @@ Metrics at each point:
   and test sets (and ``val_accuracy``, the validation set's accuracy, for time-to-target),
   in evaluation mode (no dropout, batchnorm on its running averages), data loss only, in
   one forward pass over both sets, ``EVAL_BATCH`` examples at a time;
-- ``adding``: ``val_loss`` and ``test_loss`` on two fixed sets of 1,000 sequences;
-  ``test_accuracy`` and ``val_accuracy`` are NaN;
+- ``adding``: ``val_loss`` and ``test_loss`` on two fixed sets of 1,000 sequences, in one
+  forward pass over both; ``test_accuracy`` and ``val_accuracy`` are NaN;
 - recurrent tasks: ``grad_norm_h0``, the mean since the previous point of the RMS over the
   batch of ``||d loss_i / d h_0,i||`` (NaN for the others); recurrent and MLP models: the
   gradient flow at each position, at a few points (:mod:`.flow`), measured on the
@@ -142,11 +141,12 @@ def train(
         spe = n_train // batch_size
         plan = make_plan(budget, log_every, spe)
     else:
-        arrays = tuple(jnp.asarray(a, dtype) for a in data_mod.adding_eval_sets(seq_length))
+        x_va, y_va, x_te, y_te = data_mod.adding_eval_sets(seq_length)
+        # x_va over x_te, one forward pass: 28 ms against 30 for two (the LSTM, 2 cores)
+        arrays = tuple(jnp.asarray(a, dtype) for a in (np.concatenate([x_va, x_te]), y_va, y_te))
         plan = make_plan(budget, log_every, None)
         spe = None
-    # the fixed batch the gradient flow is measured on: the first of the validation set
-    # (digits: x_val leads the stacked validation and test images)
+    # the fixed batch the gradient flow is measured on: the validation set's first examples
     x_flow, y_flow = (arrays[2], arrays[3]) if dataset else (arrays[0], arrays[1])
     x_flow, y_flow = x_flow[: flow_mod.FLOW_BATCH], y_flow[: flow_mod.FLOW_BATCH]
     recurrent = model.hidden is not None
@@ -155,16 +155,19 @@ def train(
     def running_mean(run):
         """The mean of the minibatch data losses since the last point (the last value when
         no step was taken, as after divergence)."""
-        mean = run["loss_sum"] / run["count"]
-        return jnp.where(run["count"] > 0, mean, run["last_train"])
+        return jnp.where(run["count"] > 0, run["loss_sum"] / run["count"], run["last_train"])
 
-    def init_model(seed):
-        """A run's initial parameters, model state and key: in a program of its own, which
-        every optimizer of the model reuses (the random draws of the initialisation were
-        40% of a digits CNN training program's compile time)."""
-        k_init, k_run = jax.random.split(jax.random.PRNGKey(seed))
-        params, state = model.init(k_init, dtype)
-        return params, state, k_run
+    def init_models(seeds):
+        """The runs' initial parameters, model states and keys, in a program of its own that
+        every optimizer of the model reuses (its random draws were 40% of a digits CNN
+        training program's compile). The seeds one after another: vmapped, an orthogonal
+        init's matvecs were batched ones, plain for a shard of one run, with other bits."""
+
+        def one(seed):
+            k_init, k_run = jax.random.split(jax.random.PRNGKey(seed))
+            return (*model.init(k_init, dtype), k_run)
+
+        return lax.map(one, seeds)
 
     def init_run(start, hp):
         params, state, k_run = start
@@ -224,10 +227,9 @@ def train(
         new["state"] = _select(alive, new_state, run["state"])
         new["stop"] = jnp.where(run["alive"] & ~ok, jnp.asarray(step, jnp.int32), run["stop"])
         new["alive"] = alive
-        a = alive.astype(dtype)
         new["loss_sum"] = run["loss_sum"] + jnp.where(alive, data_loss, 0)
         new["gh0_sum"] = run["gh0_sum"] + jnp.where(alive, gh0, 0)
-        new["count"] = run["count"] + a
+        new["count"] = run["count"] + alive.astype(dtype)
         return new
 
     if dataset:
@@ -255,9 +257,8 @@ def train(
         n_val = split.y_val.shape[0]
 
         def measure(run, hp, arr):
-            # Validation and test sets in one forward pass; the training loss is the mean of
-            # the minibatch losses, not a pass over the training set, which cost 4x the other
-            # two and made evaluation 1.8x the training itself (measured, digits_cnn).
+            # Validation and test sets in one pass; train_loss is the minibatches' mean: a pass
+            # over the training set cost 4x the other two, 1.8x the training (digits_cnn).
             p, s = run["params"], run["state"]
             out = evaluation_outputs(model, p, s, arr[x_vt], EVAL_BATCH, **dropout_rate(hp["reg"]))
             val_loss, val_acc = loss_and_accuracy(model.loss, out[:n_val], arr[y_va])
@@ -279,11 +280,10 @@ def train(
             return lax.scan(step_body, run, steps)[0]
 
         def measure(run, hp, arr):
-            p, s = run["params"], run["state"]
-            val_loss, test_loss = (
-                loss_and_accuracy(model.loss, model.apply(p, s, x, train=False)[0], y)[0]
-                for x, y in ((arr[0], arr[1]), (arr[2], arr[3]))
-            )
+            out = model.apply(run["params"], run["state"], arr[0], train=False)[0]
+            n_val = arr[1].shape[0]
+            val_loss = loss_and_accuracy(model.loss, out[:n_val], arr[1])[0]
+            test_loss = loss_and_accuracy(model.loss, out[n_val:], arr[2])[0]
             return running_mean(run), val_loss, test_loss, nan, nan
 
     # Gradient flow (:mod:`.flow`): at initialisation and at a few curve points, measured
@@ -351,7 +351,7 @@ def train(
     # the keys: the model's or the group's, and the runs' shapes (those of one shard)
     shapes_key = str(jax.tree.map(lambda a: (a.shape, a.dtype), (hp0, seed0)))
     init_key = None if model_key is None else ("init", model_key, str(dtype), shapes_key)
-    lower_init = functools.partial(jax.jit(jax.vmap(init_model)).lower, seed0)
+    lower_init = functools.partial(jax.jit(init_models).lower, seed0)
     starter, init_s, _ = compilation.program(init_key, lower_init, last=False, options=INIT_OPTIONS)
     starts = [starter(seed) for _, seed in shard_args]
     shapes = jax.eval_shape(jax.vmap(init_run), starts[0], hp0)
