@@ -244,6 +244,8 @@ def _scan_forward(cell: Cell, x, w, b, w_h, b_h, h0, c0, probes=None):
             h_new = h_new + p_t  # the probe: d loss / d p_t at p_t = 0 is d loss / d h_t
         return (h_new, c_new), (rows, res)
 
+    # not unrolled: unroll=2 and 4 (both scans) made 400 adding-LSTM steps of one run take
+    # 3.0 s and 3.7 s against 2.3 s (2 cores), and changed the last bits
     (h_last, _), (rows, res) = lax.scan(step, (h0, c0), x if probes is None else (x, probes))
     return h_last, rows, res
 
