@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optbench.problems.tasks import shards
+
 FLOW_POINTS = 4
 """Curve points at which the gradient flow is measured besides initialisation: a quarter,
 half, three quarters and the end of the budget (each costs one forward and backward pass
@@ -114,7 +116,6 @@ def program(model, loss: Callable, key: tuple | None, snapshots: Any, x: jax.Arr
     of that program's compile. Eight adding-LSTM runs of 100 steps (40 snapshots) took
     6.73 s instead of 7.43 in one call (``run_s``, medians of 3, 2 cores)."""
     from optbench import compilation
-    from optbench.problems.tasks import shards
 
     n = jax.tree.leaves(snapshots)[0].shape[0]
     layout = shards.split(n)
