@@ -122,10 +122,11 @@ def test_random_shift_moves_at_most_one_pixel():
     assert len(seen) == 9  # every shift in -1..1 x -1..1 happens
 
 
-def test_conv3x3_matches_lax_conv():
+@pytest.mark.parametrize("channels", [1, 3])  # nine one-channel matmuls, three row matmuls
+def test_conv3x3_matches_lax_conv(channels):
     k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
-    x = jax.random.normal(k1, (2, 8, 8, 3))
-    w = jax.random.normal(k2, (3, 3, 3, 5))
+    x = jax.random.normal(k1, (2, 8, 8, channels))
+    w = jax.random.normal(k2, (3, 3, channels, 5))
     b = jax.random.normal(k3, (5,))
     ref = lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
     np.testing.assert_allclose(layers.conv3x3(x, w, b), ref + b, rtol=1e-5, atol=1e-5)
