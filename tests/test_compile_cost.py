@@ -129,3 +129,23 @@ def test_a_shared_program_evaluates_with_each_runs_own_dropout_rate():
     assert shared.compile_s == 0  # it did reuse the first problem's program
     for name in ("train_loss", "val_loss", "test_loss", "val_accuracy"):
         np.testing.assert_array_equal(shared.curves[name], alone.curves[name])
+
+
+def test_matmul_bound_training_programs_compile_at_o1(monkeypatch):
+    # The CNN's and logistic regression's training programs compile at LLVM -O1 (as fast,
+    # cheaper to compile: models.MATMUL_BOUND); the MLP's keeps XLA's defaults (slower at -O1).
+    asked = []
+    program = compilation.program
+
+    def recording(key, lower, *, last=True, options=None):
+        if last:  # the training program (the initialisation and flow pass last=False)
+            asked.append(options)
+        return program(key, lower, last=last, options=options)
+
+    monkeypatch.setattr(compilation, "program", recording)
+    kw = dict(budget=4, batch_size=16, log_every=2, dtype=jnp.float32)
+    make = lambda h: optax.sgd(h["learning_rate"])  # noqa: E731
+    lr = {"learning_rate": np.array([1e-2])}
+    for name, params in (("digits_cnn", {}), ("digits_logreg", {}), ("digits_mlp", {})):
+        tasks.get(name, **params).run(make, lr, np.array([0]), **kw)
+    assert asked == [{"xla_backend_optimization_level": 1}] * 2 + [{}]

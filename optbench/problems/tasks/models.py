@@ -38,6 +38,23 @@ class Model:
     flow: str | None = None
     # probe_shape(x) -> the shape of the ``probes`` array ``apply`` accepts for the batch x.
     probe_shape: Callable | None = None
+    # XLA compiler options of the training program, (name, value) pairs (a hashable model);
+    # empty: XLA's defaults. See MATMUL_BOUND.
+    compile_options: tuple[tuple[str, int], ...] = ()
+
+
+MATMUL_BOUND = (("xla_backend_optimization_level", 1),)
+"""XLA options of the training programs of the CNN and of logistic regression, whose time
+goes to matmuls (library calls, not code LLVM generates): LLVM's -O1 compiles them faster
+and they run as fast. Measured on a 2-core AMD EPYC on 2026-12-03, 8 Adam runs of 20 epochs
+(the plain CNN: 9 SGD runs): the training program's XLA compile 5.1 -> 4.2 s (CNN), 8.2 ->
+6.6 s (batchnorm CNN), 4.4 -> 3.2 s (logreg). The digits slice's four CNN groups (36 runs)
+as the first ``optbench.run`` of a fresh process, disk cache off, 3 alternating pairs:
+35.4 s (35.0-37.8) at -O2, 30.4 s (30.2-34.7) at -O1; the second call's run time (programs
+kept) 15.3 s (14.5-17.2) against 15.4 s (14.1-16.8); batchnorm CNN 4.15 s against 4.22 s.
+Left at -O2: the MLP (it ran 0.36 -> 0.47 s at -O1) and the recurrent models (the adding
+LSTM 28.8 -> 30.9 s, the digits LSTM 1.0 -> 1.1 s), which spend more of their time in code
+LLVM generates. -O0 compiles the CNN's in 2.3 s but runs it 4x slower."""
 
 
 def loss_and_accuracy(kind: str, out: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -160,7 +177,7 @@ def digits_cnn(
         y = layers.dropout(key, y, rate, train=train, mode=dropout_mode)
         return layers.dense(y, params["out"]["w"], params["out"]["b"]), new_state
 
-    return Model(init, apply, "xent")
+    return Model(init, apply, "xent", compile_options=MATMUL_BOUND)
 
 
 def digits_mlp(
@@ -262,7 +279,7 @@ def digits_logreg() -> Model:
     def apply(params, state, x, *, key=None, train=False, h0=None):
         return layers.dense(x.reshape(x.shape[0], -1), params["out"]["w"], params["out"]["b"]), {}
 
-    return Model(init, apply, "xent")
+    return Model(init, apply, "xent", compile_options=MATMUL_BOUND)
 
 
 def init_recurrent(

@@ -371,7 +371,7 @@ def train(
         return program.lower(carries[0], True, 0, hp0, starts[0], arrays)
 
     key = None if cache_key is None else (cache_key, shapes_key)
-    compiled, compile_s, _ = compilation.program(key, lower)
+    compiled, compile_s, _ = compilation.program(key, lower, options=dict(model.compile_options))
     compile_s += init_s + flow_s
     program_name = "" if key is None else compilation.program_id(key)
     shard_args = [(hp, start) for (hp, _), start in zip(shard_args, starts, strict=True)]
