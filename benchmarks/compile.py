@@ -9,8 +9,9 @@ process with no compilation cache, sides alternating over the repetitions:
   program (shared by every optimizer of the model; compiled at -O1) and that program's run,
   and its training program (the epochs, the evaluation of the full validation and test sets
   at every curve point, dropout, l1/l2 and augmentation as traced inputs, divergence
-  handling, the gradient flow) traced, lowered and compiled. The runs are split into one
-  shard per core, so the program is compiled for ``ceil(9 / cores)`` runs.
+  handling, the gradient flow) traced, lowered and compiled (the CNN's at LLVM -O1:
+  ``models.MATMUL_BOUND``). The runs are split into one shard per core, so the program is
+  compiled for ``ceil(9 / cores)`` runs.
 - ``plain``: what a user writes with the same model functions (``model.init`` and
   ``model.apply`` of :mod:`optbench.problems.tasks.models`) and optax: ``jax.jit`` of a
   ``jax.vmap`` over the 9 runs of initialisation, a ``lax.scan`` over the curve points,
