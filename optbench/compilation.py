@@ -55,6 +55,12 @@ __all__ = [
     "program",
 ]
 
+LLVM_O1 = {"xla_backend_optimization_level": 1}
+"""XLA compiler options: LLVM's -O1 instead of the default -O2, a cheaper compile. For the
+programs that run once (the tasks' initialisation, the gradient flow's measurement, the
+adding task's evaluation sets) and those whose time goes to library matmuls (the CNN's and
+logistic regression's training); each user gives its measurement."""
+
 #: The environment variable that turns the disk cache off (``off``, ``0``, ``false``) or
 #: points it at another folder.
 ENV = "OPTBENCH_COMPILATION_CACHE"

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optbench import compilation
+
 SPLIT_SEED = 0
 """Seed of the fixed stratified train/validation/test split of the digits."""
 
@@ -163,7 +165,7 @@ def adding_eval_sets(length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     with jax.enable_x64(False):
         seeds = jnp.asarray([ADDING_TEST_SEED + 1, ADDING_TEST_SEED], jnp.uint32)
         lowered = jax.jit(both).lower(seeds)
-        x, y = lowered.compile({"xla_backend_optimization_level": 1})(seeds)
+        x, y = lowered.compile(compilation.LLVM_O1)(seeds)
     out = tuple(np.asarray(a) for a in (x[0], y[0], x[1], y[1]))
     for a in out:
         a.setflags(write=False)

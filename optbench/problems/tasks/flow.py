@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optbench import compilation
 from optbench.problems.tasks import shards
 
 FLOW_POINTS = 4
@@ -37,7 +38,7 @@ half, three quarters and the end of the budget (each costs one forward and backw
 over :data:`FLOW_BATCH` examples, about 4 training steps of 64)."""
 FLOW_BATCH = 256
 """Examples of the fixed batch it is measured on (the first of the validation set)."""
-OPTIONS = {"xla_backend_optimization_level": 1}
+OPTIONS = compilation.LLVM_O1
 """XLA options of the measurement's program, which runs once per group: LLVM's -O1, as for
 the initialisation (its faster code would buy nothing here), with the same values as -O2
 (checked bit for bit on the digits MLP, the adding GRU and the digits LSTM)."""
@@ -115,8 +116,6 @@ def program(model, loss: Callable, key: tuple | None, snapshots: Any, x: jax.Arr
     reuses it (``key``; None: not kept); measured inside each training program it was ~1.3 s
     of that program's compile. Eight adding-LSTM runs of 100 steps (40 snapshots) took
     6.73 s instead of 7.43 in one call (``run_s``, medians of 3, 2 cores)."""
-    from optbench import compilation
-
     n = jax.tree.leaves(snapshots)[0].shape[0]
     layout = shards.split(n)
     one = jax.tree.map(

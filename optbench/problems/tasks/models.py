@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from optbench import compilation
 from optbench.problems.tasks import layers
 from optbench.problems.tasks.cells import CELLS, recurrent, recurrent_reference
 
@@ -43,7 +44,7 @@ class Model:
     compile_options: tuple[tuple[str, int], ...] = ()
 
 
-MATMUL_BOUND = (("xla_backend_optimization_level", 1),)
+MATMUL_BOUND = tuple(compilation.LLVM_O1.items())
 """XLA options of the training programs of the CNN and of logistic regression, whose time
 goes to matmuls (library calls, not code LLVM generates): LLVM's -O1 compiles them faster
 and they run as fast. Measured on a 2-core AMD EPYC on 2026-12-03, 8 Adam runs of 20 epochs

@@ -75,7 +75,7 @@ TRACED_PARAMS = frozenset({"dropout", "l1", "l2", "augment"})
 """Task parameters the program takes as per-run inputs, not constants: problems that differ
 only in these share one compiled program (the others change its shapes or structure)."""
 
-INIT_OPTIONS = {"xla_backend_optimization_level": 1}
+INIT_OPTIONS = compilation.LLVM_O1
 """XLA options of the initialisation program, which runs once: LLVM's -O1 compiled a digits
 CNN's in 0.5 s against 2.0 s at the default -O2, and gives the same bits (checked for every
 task's model in float32 and float64; ``tests/test_compile_cost.py``)."""
