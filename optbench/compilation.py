@@ -10,10 +10,9 @@ recompiles: another grid size or seed count (another number of runs), another st
 or ``log_every``, another single value of ``b1``, ``momentum``, ``eps``, ... (compiled in:
 see :meth:`optbench.config.OptimizerConfig.traced`), another surface or surface parameters,
 task parameters other than the regularisation values, switches or schedule, float32 vs
-float64. A surface problem's optimizers share one program (the engine hands them over
-together: :meth:`optbench.problems.base.Problem.run_together`), so adding or removing an
-optimizer of a surface sweep, or a change that recompiles one, recompiles the program of
-each surface it runs on.
+float64. A problem's optimizers share one program (the engine hands them over together:
+:meth:`optbench.problems.base.Problem.run_together`), so adding or removing an optimizer,
+or a change that recompiles one, recompiles the program of each problem it runs on.
 
 **Ahead of time**, :func:`prepare` compiles a batch's program without running it (under
 :func:`only_compile` the problem's ``run`` stops once its program is ready): the local

@@ -4,14 +4,14 @@ A *group* is one (problem, optimizer) pair: the unit of progress, results and re
 Its runs are every grid point x seed x start, laid out as a :class:`~optbench.problems.base.
 Batch`; the problem compiles one program over the whole batch and runs it
 (:meth:`~optbench.problems.base.Problem.run`). A problem that runs its optimizers together
-(the surfaces) gets all its groups at once instead, as a :class:`~optbench.problems.base.
-Bundle`: one program and one compile for the problem (:func:`plan_jobs`). The engine never
-asks what kind a problem is: it lays out the runs, calls :func:`execute` (a batch or bundle
-in, arrays out: the one entry point an executor needs), and writes the identifying
-columns of ``runs.csv`` beside the problem's own (:meth:`~optbench.problems.base.Problem.
-rows`). Where the batches run is the executor's business (:mod:`optbench.executors`: this
-process over its devices, or Dask workers); the rows are always made here, in the driver,
-in group order.
+(surfaces and training tasks) gets all its groups at once instead, as a :class:`~optbench.
+problems.base.Bundle`: one program and one compile for the problem (:func:`plan_jobs`).
+The engine never asks what kind a problem is: it lays out the runs, calls
+:func:`execute` (a batch or bundle in, arrays out: the one entry point an executor needs),
+and writes the identifying columns of ``runs.csv`` beside the problem's own
+(:meth:`~optbench.problems.base.Problem.rows`). Where the batches run is the executor's
+business (:mod:`optbench.executors`: this process over its devices, or Dask workers); the
+rows are always made here, in the driver, in group order.
 
 Finished groups are checkpointed into the results folder's ``.parts`` every
 :data:`CHECKPOINT_S` seconds and when a sweep stops early, so ``resume`` keeps them; a group
@@ -154,7 +154,7 @@ def execute(
 def plan_jobs(batches: dict[int, Batch]) -> list[tuple[int | tuple[int, ...], Batch | Bundle]]:
     """The jobs of a sweep, from its groups' batches (by group index): ``(index, batch)`` per
     group, except that the groups of a problem that runs its optimizers together
-    (:attr:`~optbench.problems.base.Problem.runs_together`: the surfaces) make one
+    (:attr:`~optbench.problems.base.Problem.runs_together`: surfaces and tasks) make one
     ``(indices, bundle)``, one program and one compile for all of them. In the order of
     each job's first group."""
     members: dict[Hashable, list[int]] = {}
@@ -319,6 +319,16 @@ def sweep(
 def job_indices(job: int | tuple[int, ...]) -> tuple[int, ...]:
     """The group indices of a job's index (:func:`plan_jobs`): one, or a bundle's."""
     return job if isinstance(job, tuple) else (job,)
+
+
+def split_job(index: int | tuple[int, ...], batch: Batch | Bundle) -> list[tuple[int, Batch]]:
+    """A job as separate batches, where its problem runs on a cluster that way
+    (:attr:`~optbench.problems.base.Problem.split_on_cluster`: a training task's groups, so
+    that they run on several workers at once): ``(index, batch)`` per group; else the job.
+    :func:`sweep` takes the outputs of a bundle's groups one by one as well as together."""
+    if isinstance(batch, Bundle) and batch.problem.split_on_cluster:
+        return list(zip(job_indices(index), batch.parts, strict=True))
+    return [(index, batch)]  # type: ignore[list-item]
 
 
 def _save_parts(folder: Path, unsaved: list[tuple[str, GroupResult]]) -> None:

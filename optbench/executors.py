@@ -8,17 +8,16 @@ it finishes; the driver turns them into rows and alone writes the results folder
   :func:`run_batch`: the problem's program over the batch's runs, which shard over the local
   devices when JAX sees several (GPUs, or CPU devices forced with
   ``XLA_FLAGS=--xla_force_host_platform_device_count=N``): :func:`on_devices`.
-- :class:`Dask`: one task per batch on a Dask cluster (``client.submit`` and
-  ``as_completed``), all submitted at once, so the scheduler keeps every worker busy. A
-  worker unpickles the batch (the problem rebuilds itself from the catalogue), compiles from
-  its own persistent compilation cache (``OPTBENCH_COMPILATION_CACHE`` in the worker's
-  environment; a shared folder can be given that way) and sends the arrays back. The runs of
-  a training task are split into the driver's shard count (:func:`optbench.problems.tasks.
-  shards.fixed`), so the numbers do not depend on which machine ran them. A worker that dies
-  costs its running batch, which the scheduler runs again elsewhere; a batch that raises is
-  re-raised on the driver with the worker's traceback; stopping (Ctrl-C, an error) cancels
-  what is still queued.
-
+- :class:`Dask`: one task per batch on a Dask cluster (``client.submit``, ``as_completed``),
+  all submitted at once, so the scheduler keeps every worker busy (a task problem's groups,
+  one program here, are a task each: :func:`optbench.engine.split_job`). A worker unpickles
+  the batch (the problem rebuilds itself from the catalogue), compiles from its own
+  compilation cache (``OPTBENCH_COMPILATION_CACHE`` in its environment: a shared folder can
+  be given) and sends the arrays back. A training task's runs are split into the driver's
+  shard count (:func:`optbench.problems.tasks.shards.fixed`), so the numbers do not depend
+  on the machine that ran them. A worker that dies costs its running batch, which the
+  scheduler runs again elsewhere; a batch that raises is re-raised on the driver with the
+  worker's traceback; stopping (Ctrl-C, an error) cancels what is still queued.
 :func:`connect` turns ``optbench.run(..., cluster=...)`` into an executor.
 
 Example:
@@ -44,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from optbench._errors import ConfigError
-from optbench.engine import execute, job_indices
+from optbench.engine import execute, job_indices, split_job
 from optbench.problems.base import Batch, Bundle, OnProgress, Outputs
 from optbench.problems.tasks import shards
 
@@ -213,12 +212,13 @@ class Dask(Executor):
         pending: dict[str, tuple[int, Any]] = {}
         finished = as_completed()
         try:
-            for index, batch in jobs:
-                ids = "_".join(map(str, job_indices(index)))
-                key = f"optbench-{token}-{ids}-{batch.label}"
-                future = self.client.submit(_work, batch, layout, key=key, pure=False)
-                pending[future.key] = (index, future)
-                finished.add(future)
+            for job in jobs:
+                for index, batch in split_job(*job):
+                    ids = "_".join(map(str, job_indices(index)))
+                    key = f"optbench-{token}-{ids}-{batch.label}"
+                    future = self.client.submit(_work, batch, layout, key=key, pure=False)
+                    pending[future.key] = (index, future)
+                    finished.add(future)
             for future in finished:
                 index, _ = pending.pop(future.key)
                 outcome = future.result()

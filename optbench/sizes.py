@@ -94,6 +94,7 @@ def estimate(config: Any) -> Estimate:
             traj = 0
         curve = steps // log_every + 2
         model = _model_bytes(p, settings.dtype) if task else 0
+        together = 0  # the runs of the problem's one program (all its optimizers)
         for o in config.optimizers_for(p):
             n = math.prod(len(v) for v in o.grid.values()) * seeds * p.n_starts
             ident = len(p.label) + len(o.label) + 20  # the run_id
@@ -101,7 +102,8 @@ def estimate(config: Any) -> Estimate:
             curve_rows += n * curve
             traj_rows += n * traj
             memory += n * ((curve + traj) * _ROW_MEMORY + _RUN_MEMORY)
-            peak_group = max(peak_group, n * model)  # a group's program, while it runs
+            together += n
+            peak_group = max(peak_group, together * model)  # the program, while it runs
             kind = "task_" if task else ""
             output += n * (
                 curve * (_ROW_BYTES[kind + "curve"] + ident)

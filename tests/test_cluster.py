@@ -63,6 +63,8 @@ epochs = 1
 params = { cell = "gru", hidden = 8 }
 [optimizer.adam]
 learning_rate = [1e-3, 1e-2]
+[optimizer.sgd]
+learning_rate = 0.1
 """
 
 
@@ -171,6 +173,7 @@ def test_a_task_sweep_on_workers_writes_the_same_files(dtype, problems, client, 
     # The driver's shard layout travels with each batch: one shard of 6 runs here, where a
     # worker on this machine would make two of 3 (which changes the CNN's float32 rounding).
     # float64 runs the recurrent task alone: the CNN's compile is the slow part of the test.
+    # Here a problem's two optimizers run in one program; there, one task each.
     body = override(load_config(config(TASKS, dtype)), problems=problems)
     with shards.fixed(1):
         optbench.run(body, tmp_path / "l")

@@ -162,10 +162,11 @@ learning_rate = 1e-2
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
     programs = [thread for thread, name in threads if name == "jit(chunk)"]
-    assert len(programs) == 4  # four training programs, each compiled once
+    assert len(programs) == 2  # one training program per problem (its optimizers together)
     assert any(t.startswith("optbench-compile") for t in programs), threads
     assert "MainThread" in programs, threads  # the first, while a thread compiles the next
-    assert all(g["compile_s"] > 0 for g in ahead.meta["groups"])
+    groups = ahead.meta["groups"]  # a problem's first group reports its program's compile
+    assert [g["compile_s"] > 0 for g in groups] == [True, False, True, False]
     compilation.clear_programs()
     monkeypatch.setattr(
         executors._CompileAhead, "__init__", lambda self, _: setattr(self, "go", threading.Event())

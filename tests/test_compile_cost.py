@@ -16,7 +16,7 @@ from compiles import count_compiles
 
 import optbench.problems.tasks as tasks
 from optbench import compilation
-from optbench.problems.tasks import data, train
+from optbench.problems.tasks import data, starts
 
 
 def test_the_shipped_split_is_the_one_scikit_learn_draws():
@@ -64,7 +64,7 @@ def test_the_initialisation_program_gives_the_same_bits_at_o1(name, params, x64)
         seeds = jnp.arange(3, dtype=jnp.uint32)
         lowered = jax.jit(lambda s: jax.lax.map(init, s)).lower(seeds)
         default = lowered.compile()(seeds)
-        fast = lowered.compile(train.INIT_OPTIONS)(seeds)
+        fast = lowered.compile(starts.INIT_OPTIONS)(seeds)
     for a, b in zip(jax.tree.leaves(default), jax.tree.leaves(fast), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
@@ -84,7 +84,7 @@ def test_every_optimizer_of_a_model_reuses_its_initialisation_and_flow_programs(
             results[opt] = task.run(make, lr, np.array([0, 1]), cache_key=("test", opt), **kw)
     compilation.clear_programs()
     assert names.count("jit(init_models)") == 1 and names.count("jit(measure)") == 1
-    assert names.count("jit(runs)") == 2  # the training programs (runs in turn: lax.map)
+    assert names.count("jit(chunk)") == 2  # the training programs, one per task.run
     # the first group's compile time includes the shared programs', the second's does not
     assert results["sgd"].compile_s > results["adam"].compile_s > 0
     for res in results.values():  # step 0 and 4 flow points, 12 timesteps, all measured

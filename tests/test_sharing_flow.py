@@ -501,3 +501,54 @@ learning_rate = 0.05
     assert pairs == {("booth", "adam"), ("quadratic", "adam"), ("quadratic", "sgd")}
     solved = dict(zip(scores["optimizer"], scores["solved"], strict=True))
     assert solved["sgd"] == 1.0, scores  # its one problem, not 1 of 2
+
+
+# --------------------------------------------------------------------------- 4. one program
+# for a task problem's optimizers
+
+TOGETHER = """
+name = "together"
+dtype = "DTYPE"
+seeds = [0, 1]
+[[problem]]
+task = "digits_logreg"
+epochs = 2
+[[problem]]
+task = "digits_rnn"
+epochs = 1
+params = { cell = "gru", hidden = 8 }
+[optimizer.sgd]
+learning_rate = [0.1, 0.3]
+[optimizer.adam]
+learning_rate = 1e-2
+[optimizer.fast]
+name = "momentum"
+learning_rate = 1e-2
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_task_problems_optimizers_share_one_program_and_keep_their_numbers(dtype):
+    # 4, 2 and 2 runs per group: with 2 cores, shards of 2 and 1 run side by side.
+    text = TOGETHER.replace("DTYPE", dtype)
+    compilation.clear_programs()
+    with count_compiles() as names:
+        res = optbench.run(text)
+    assert names.count("jit(chunk)") == 2  # one per problem, its three optimizers together
+    for task in ("digits_logreg", "digits_rnn"):
+        groups = [g for g in res.meta["groups"] if g["problem"] == task]
+        assert len({g["program"] for g in groups}) == 1 and groups[0]["program"]
+        assert groups[0]["compile_s"] > 0 and all(g["run_s"] > 0 for g in groups)
+    for opt in ("sgd", "adam", "fast"):  # each optimizer alone: the same bits
+        compilation.clear_programs()
+        alone = optbench.run(override(load_config(text), optimizers=[opt]))
+        mine = res.runs["optimizer"] == opt
+        pd.testing.assert_frame_equal(
+            res.runs[mine].reset_index(drop=True), alone.runs, check_exact=True
+        )
+        ids = set(alone.runs["run_id"])
+        curves = res.curves[res.curves["run_id"].isin(ids)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(curves, alone.curves, check_exact=True)
+        flow = res.gradient_flow[res.gradient_flow["run_id"].isin(ids)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(flow, alone.gradient_flow, check_exact=True)
+    compilation.clear_programs()

@@ -150,6 +150,9 @@ class Problem(abc.ABC):
     #: Whether the engine hands all of a problem's groups (its optimizers) to
     #: :meth:`run_together` at once, as a :class:`Bundle`.
     runs_together: ClassVar[bool] = False
+    #: Whether a cluster runs those groups as separate tasks instead (on several workers at
+    #: once): for kinds whose programs take long to run, not only to compile.
+    split_on_cluster: ClassVar[bool] = False
 
     label: str
     params: Mapping[str, Any]

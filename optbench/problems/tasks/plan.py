@@ -8,7 +8,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -17,6 +17,30 @@ from optbench.problems.tasks.flow import flow_segments
 
 MAX_CHUNKS = 20
 """At most this many chunks (progress-bar updates) per call."""
+
+
+class Part(NamedTuple):
+    """One optimizer's runs in a training program: ``make_optimizer(hyperparameters)`` is
+    called inside the program with a dict of traced scalars; ``hparams[k][i]`` (or one
+    value for all) belongs to run ``i``, which starts from ``seeds[i]``."""
+
+    make_optimizer: Callable[[dict], Any]
+    hparams: dict[str, np.ndarray]
+    seeds: np.ndarray
+
+    def inputs(self, idx: np.ndarray, regularization: dict, dtype) -> tuple[dict, np.ndarray]:
+        """A shard's traced inputs (the runs ``idx``): the optimizer's hyperparameters and
+        the problem's regularisation values (``{"opt": ..., "reg": ...}``: problems that
+        differ only in those share one compiled program), and the seeds."""
+        n = len(self.seeds)
+
+        def per_run(values: dict, kind=lambda k: dtype) -> dict:
+            return {
+                k: np.broadcast_to(np.asarray(v, kind(k)), (n,))[idx] for k, v in values.items()
+            }
+
+        reg = per_run(regularization, lambda k: bool if k == "augment" else dtype)
+        return {"opt": per_run(self.hparams), "reg": reg}, self.seeds.astype(np.uint32)[idx]
 
 
 @dataclass
@@ -118,16 +142,16 @@ def execute(
     plan: Plan,
     call: Callable[[int, Any], tuple[Any, np.ndarray]],
     shards: Sequence[tuple[Any, Any]],
-    n_runs: int,
+    n_runs: Sequence[int],
     on_chunk: Callable[[int, int], None] | None,
-) -> tuple[np.ndarray, list[Any], float]:
+) -> tuple[list[np.ndarray], list[Any], float]:
     """Run the chunks one after another, the shards of each at the same time.
 
-    ``shards``: ``(carry, inputs)`` per shard; ``call(c, shard) -> (carry, table)`` runs
-    chunk ``c`` of one shard (``table``: numpy ``[per, points_per_chunk, metrics]``). The
-    runs past ``n_runs`` pad the last shard and are dropped; ``on_chunk(done, budget)``
-    after each chunk. Returns the metrics ``[n_runs, n_points, metrics]``, the shards' last
-    carries and the seconds spent.
+    ``shards``: ``(carry, inputs)`` per shard; ``call(c, shard) -> (carry, tables)`` runs
+    chunk ``c`` of one shard (``tables``: per part, numpy ``[per, points_per_chunk,
+    metrics]``). A part's runs past its ``n_runs`` pad its shards and are dropped;
+    ``on_chunk(done, budget)`` after each chunk. Returns each part's metrics ``[n_runs,
+    n_points, metrics]``, the shards' last carries and the seconds spent.
     """
     carries, inputs = [c for c, _ in shards], [i for _, i in shards]
     outs = []
@@ -139,9 +163,12 @@ def execute(
         )
         run_s += time.perf_counter() - t0
         carries = [carry for carry, _ in done_shards]
-        outs.append(np.concatenate([out for _, out in done_shards])[:n_runs])
+        outs.append(
+            [np.concatenate([out[k] for _, out in done_shards])[:n] for k, n in enumerate(n_runs)]
+        )
         if on_chunk is not None:
             on_chunk(
                 min((c + 1) * plan.points_per_chunk * plan.seg_units, plan.budget), plan.budget
             )
-    return np.concatenate(outs, axis=1)[:, : plan.n_points], carries, run_s
+    tables = [np.concatenate(part, axis=1)[:, : plan.n_points] for part in zip(*outs, strict=True)]
+    return tables, carries, run_s

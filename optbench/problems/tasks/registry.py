@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +14,7 @@ from optbench._errors import ConfigError
 from optbench.problems.tasks import data, models
 from optbench.problems.tasks.cells import CELLS
 from optbench.problems.tasks.layers import ACTIVATIONS, BATCHNORM_ALPHA, DROPOUT_MODES
-from optbench.problems.tasks.plan import TaskResult
+from optbench.problems.tasks.plan import Part, TaskResult
 from optbench.problems.tasks.train import TRACED_PARAMS, train
 
 # A parameter is (default, check): ``check(task, key, value)`` returns the clean value or
@@ -280,23 +280,42 @@ class Task:
             >>> res.curves["test_loss"].shape
             (2, 2)
         """
+        part = Part(make_optimizer, hparams, seeds)
+        kw = dict(budget=budget, batch_size=batch_size, log_every=log_every, dtype=dtype)
+        return self.run_together([part], **kw, on_chunk=on_chunk, cache_key=cache_key)[0]
+
+    def run_together(
+        self,
+        parts: Sequence[Part],
+        *,
+        budget: int,
+        batch_size: int,
+        log_every: int,
+        dtype,
+        on_chunk: Callable[[int, int], None] | None = None,
+        cache_key: Hashable | None = None,
+    ) -> list[TaskResult]:
+        """:meth:`run` for several optimizers' runs at once (:class:`~.plan.Part`: an
+        optimizer factory, its hyperparameters, its seeds), in one program (one compile);
+        each part's result is the one :meth:`run` gives it alone, bit for bit."""
         self._check(budget, batch_size)
         validate.integer(log_every, "log_every", minimum=1)
-        seeds = np.atleast_1d(np.asarray(seeds))
-        for k, v in hparams.items():
-            if np.shape(v) not in ((), seeds.shape):
-                raise ConfigError(
-                    f"hyperparameter {k!r} has shape {np.shape(v)}, expected one value per "
-                    f"seed {seeds.shape}",
-                    key=k,
-                )
+        checked = []
+        for make, hparams, seeds in parts:
+            seeds = np.atleast_1d(np.asarray(seeds))
+            for k, v in hparams.items():
+                if np.shape(v) not in ((), seeds.shape):
+                    raise ConfigError(
+                        f"hyperparameter {k!r} has shape {np.shape(v)}, expected one value per "
+                        f"seed {seeds.shape}",
+                        key=k,
+                    )
+            checked.append(Part(make, hparams, seeds))
         p = self.params
         return train(
             self._model,
             dataset=self.budget == "epochs",
-            make_optimizer=make_optimizer,
-            hparams=hparams,
-            seeds=seeds,
+            parts=checked,
             budget=int(budget),
             batch_size=int(batch_size),
             log_every=int(log_every),

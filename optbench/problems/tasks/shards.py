@@ -62,20 +62,27 @@ def fixed(n_shards: int) -> Iterator[None]:
         _FIXED.reset(token)
 
 
-def over_devices(program: Callable, n_runs: int) -> tuple[Callable, np.ndarray]:
-    """``program`` jitted, and the run indices of its shards (:func:`split`).
+def over_devices(program: Callable, sizes: Sequence[int]) -> tuple[Callable, list[np.ndarray]]:
+    """``program`` jitted, and per part (``sizes``: its number of runs) the run indices of
+    each shard (``[shards, per_shard]``, the same number of shards for every part).
 
     With several local devices (GPUs, or CPU devices forced with
-    ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) the runs are one shard, padded to
-    a multiple of the device count, and the program is a ``shard_map`` over them: each device
-    runs its slice of the runs (``program(carry, first, seg0, hp, seed, arrays)``: the
-    carry, hyperparameters and seeds split along the run axis, the rest replicated). With
-    one device, one shard per core (:func:`split`), executed in threads by
-    :func:`run_shards`.
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) a part's runs are one shard,
+    padded to a multiple of the device count, and the program is a ``shard_map`` over them:
+    each device runs its slice of the runs (``program(carries, first, seg0, hps, starts,
+    arrays)``: the carries, hyperparameters and starts split along the run axis, the rest
+    replicated). With one device, one shard per core (:func:`split`), executed in threads by
+    :func:`run_shards`; a part with fewer runs than cores keeps its own layout (a run's
+    numbers follow its shard's width) and repeats its last shard in the others (dropped).
     """
     devices = jax.local_devices()
     if len(devices) == 1:
-        return jax.jit(program), split(n_runs)
+        layouts = [split(n) for n in sizes]
+        count = max(len(layout) for layout in layouts)
+        return jax.jit(program), [
+            np.concatenate([layout, np.repeat(layout[-1:], count - len(layout), 0)])
+            for layout in layouts
+        ]
     from jax.sharding import Mesh, PartitionSpec
 
     runs, same = PartitionSpec("runs"), PartitionSpec()
@@ -88,7 +95,7 @@ def over_devices(program: Callable, n_runs: int) -> tuple[Callable, np.ndarray]:
         check_vma=False,  # the first chunk initialises the carry inside a lax.cond
     )
     n = len(devices)
-    return jax.jit(mapped), np.minimum(np.arange(-(-n_runs // n) * n), n_runs - 1)[None]
+    return jax.jit(mapped), [np.minimum(np.arange(-(-k // n) * n), k - 1)[None] for k in sizes]
 
 
 def split(n_runs: int, n_shards: int | None = None) -> np.ndarray:

@@ -1,11 +1,11 @@
-"""The training program: a whole sweep of runs of one task with one optimizer, jitted once.
+"""The training program: the runs of one task with one or more optimizers, jitted once.
 
-:func:`train` builds one program for a (task, optimizer) group: the optimizer's state, the
-epochs or steps (shuffling, augmentation and dropout drawn from each run's seed),
-evaluation on the full validation and test sets, and divergence handling, all under
-``jax.vmap`` over the runs (grid points x seeds; for recurrent models ``lax.map``, the runs
-one after another). The initial parameters come from a smaller program of the model alone
-(``init_models``) that every optimizer's group of the model reuses, as is the gradient
+:func:`train` builds one program for a task's groups (one per optimizer, side by side): the
+optimizers' states, the epochs or steps (shuffling, augmentation and dropout drawn from each
+run's seed), evaluation on the full validation and test sets, and divergence handling, all
+under ``jax.vmap`` over a group's runs (grid points x seeds; for recurrent models
+``lax.map``, the runs one after another). The initial parameters come from a smaller program
+of the model alone (:mod:`.starts`) that every group of the model reuses, as is the gradient
 flow's (:func:`.flow.program`, ~1.3 s of a recurrent program's compile). The program is
 cut into chunks of equal shape executed one after another (a progress bar moves, Ctrl-C is
 honoured between chunks), compiled once per call whatever the number of runs (the first
@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -59,13 +59,14 @@ from optbench import compilation
 from optbench.problems.tasks import data as data_mod
 from optbench.problems.tasks import flow as flow_mod
 from optbench.problems.tasks import shards as _shards
+from optbench.problems.tasks import starts as starts_mod
 from optbench.problems.tasks.models import (
     Model,
     evaluation_outputs,
     loss_and_accuracy,
     weight_penalty,
 )
-from optbench.problems.tasks.plan import TaskResult, collect, execute, make_plan
+from optbench.problems.tasks.plan import Part, TaskResult, collect, execute, make_plan
 
 METRICS = ("train_loss", "val_loss", "test_loss", "test_accuracy", "val_accuracy", "grad_norm_h0")
 EVAL_BATCH = 128
@@ -74,11 +75,6 @@ EVAL_BATCH = 128
 TRACED_PARAMS = frozenset({"dropout", "l1", "l2", "augment"})
 """Task parameters the program takes as per-run inputs, not constants: problems that differ
 only in these share one compiled program (the others change its shapes or structure)."""
-
-INIT_OPTIONS = compilation.LLVM_O1
-"""XLA options of the initialisation program, which runs once: LLVM's -O1 compiled a digits
-CNN's in 0.5 s against 2.0 s at the default -O2, and gives the same bits (checked for every
-task's model in float32 and float64; ``tests/test_compile_cost.py``)."""
 
 TRACE_COUNT = 0
 """How many times a chunk program was traced in this process (each trace is one compile)."""
@@ -96,9 +92,7 @@ def train(
     model: Model,
     *,
     dataset: bool,
-    make_optimizer: Callable[[dict], optax.GradientTransformation],
-    hparams: dict[str, np.ndarray],
-    seeds: np.ndarray,
+    parts: Sequence[Part],
     budget: int,
     batch_size: int,
     log_every: int,
@@ -108,8 +102,13 @@ def train(
     on_chunk: Callable[[int, int], None] | None = None,
     cache_key: Hashable | None = None,
     model_key: Hashable | None = None,
-) -> TaskResult:
-    """Train ``len(seeds)`` runs of ``model`` in one jitted, vmapped program (see the module).
+) -> list[TaskResult]:
+    """Train the runs of every part (one optimizer's runs: :class:`.plan.Part`) of ``model``
+    in one jitted program (see the module), and return each part's result.
+
+    The parts are independent computations inside it, so a run's numbers are those of its
+    part alone; the digits CNN's six optimizers compiled in 3.6 s as one program against
+    9.5 s as six (the same bits; 2 cores).
 
     ``dataset=True``: the digits split, ``budget`` epochs of shuffled minibatches (the last,
     incomplete one dropped). ``dataset=False``: the adding problem of length ``seq_length``,
@@ -117,18 +116,7 @@ def train(
     training program, ``model_key`` the model (its initialisation and gradient-flow
     programs) in the process's program cache; None: not kept.
     """
-    seeds = np.asarray(seeds)
-    n_runs = seeds.shape[0]
-    # Per-run traced inputs: the optimizer's hyperparameters and the regularisation values,
-    # so that problems differing only in those share one compiled program.
-    hp_np = {
-        "opt": {k: np.broadcast_to(np.asarray(v, dtype), (n_runs,)) for k, v in hparams.items()},
-        "reg": {
-            k: np.broadcast_to(np.asarray(v, bool if k == "augment" else dtype), (n_runs,))
-            for k, v in (regularization or {}).items()
-        },
-    }
-    seeds_np = seeds.astype(np.uint32)
+    sizes = [len(part.seeds) for part in parts]
 
     if dataset:
         split = data_mod.digits_split()
@@ -157,21 +145,9 @@ def train(
         no step was taken, as after divergence)."""
         return jnp.where(run["count"] > 0, run["loss_sum"] / run["count"], run["last_train"])
 
-    def init_models(seeds):
-        """The runs' initial parameters, model states and keys, in a program of its own that
-        every optimizer of the model reuses (its random draws were 40% of a digits CNN
-        training program's compile). The seeds one after another: vmapped, an orthogonal
-        init's matvecs were batched ones, plain for a shard of one run, with other bits."""
-
-        def one(seed):
-            k_init, k_run = jax.random.split(jax.random.PRNGKey(seed))
-            return (*model.init(k_init, dtype), k_run)
-
-        return lax.map(one, seeds)
-
-    def init_run(start, hp):
+    def init_run(make, start, hp):
         params, state, k_run = start
-        opt_state = make_optimizer(hp["opt"]).init(params)
+        opt_state = make(hp["opt"]).init(params)
         zero = jnp.zeros((), dtype)
         return {
             "params": params,
@@ -189,8 +165,8 @@ def train(
     def dropout_rate(reg):  # the run's rate, in training and evaluation (test_scaling uses it)
         return {"dropout": reg["dropout"]} if "dropout" in reg else {}
 
-    def train_step(run, hp, step, x, y):
-        opt, reg = make_optimizer(hp["opt"]), hp["reg"]
+    def train_step(make, run, hp, step, x, y):
+        opt, reg = make(hp["opt"]), hp["reg"]
         k_aug, k_drop = jax.random.split(
             jax.random.fold_in(jax.random.fold_in(run["key"], 0), step)
         )
@@ -235,7 +211,7 @@ def train(
     if dataset:
         x_tr, y_tr, x_vt, y_va, y_te = range(5)
 
-        def train_segment(run, hp, seg, arr):
+        def train_segment(make, run, hp, seg, arr):
             def epoch_body(run, epoch):
                 def do_epoch(run):
                     k_perm = jax.random.fold_in(jax.random.fold_in(run["key"], 1), epoch)
@@ -245,7 +221,8 @@ def train(
                     def step_body(run, j):
                         idx = perm[j]
                         step = epoch * spe + j
-                        return train_step(run, hp, step, arr[x_tr][idx], arr[y_tr][idx]), None
+                        x, y = arr[x_tr][idx], arr[y_tr][idx]
+                        return train_step(make, run, hp, step, x, y), None
 
                     return lax.scan(step_body, run, jnp.arange(spe))[0]
 
@@ -267,12 +244,12 @@ def train(
 
     else:
 
-        def train_segment(run, hp, seg, arr):
+        def train_segment(make, run, hp, seg, arr):
             def step_body(run, step):
                 def do_step(run):
                     k_batch = jax.random.fold_in(jax.random.fold_in(run["key"], 2), step)
                     x, y = data_mod.adding_batch(k_batch, batch_size, seq_length, dtype)
-                    return train_step(run, hp, step, x, y)
+                    return train_step(make, run, hp, step, x, y)
 
                 return lax.cond(step < plan.total_steps, do_step, lambda r: r, run), None
 
@@ -302,11 +279,11 @@ def train(
         snapshot = (run["params"], run["state"])
         return dict(run, flow=flow_mod.keep(run["flow"], jnp.asarray(flow_slots)[seg], snapshot))
 
-    def segment(run, hp, seg, arr):
+    def segment(make, run, hp, seg, arr):
         def do(run):
             run = dict(run, loss_sum=jnp.zeros((), dtype), gh0_sum=jnp.zeros((), dtype))
             run["count"] = jnp.zeros((), dtype)
-            run = train_segment(run, hp, seg, arr)
+            run = train_segment(make, run, hp, seg, arr)
             train_loss, val_loss, test_loss, test_acc, val_acc = measure(run, hp, arr)
             gh0 = jnp.where(run["count"] > 0, run["gh0_sum"] / run["count"], run["last_gh0"])
             run["last_train"], run["last_gh0"] = train_loss, gh0
@@ -318,83 +295,106 @@ def train(
 
         return lax.cond(seg < plan.n_points, do, pad, run)
 
-    def chunk(carry, first, seg0, hp, start, arr):
-        global TRACE_COUNT
-        TRACE_COUNT += 1
-        carry = lax.cond(first, lambda: init_run(start, hp), lambda: carry)
+    def one_chunk(make, carry, first, seg0, hp, start, arr):
+        carry = lax.cond(first, lambda: init_run(make, start, hp), lambda: carry)
 
         def body(run, seg):
-            return segment(run, hp, seg, arr)
+            return segment(make, run, hp, seg, arr)
 
         return lax.scan(body, carry, seg0 + jnp.arange(plan.points_per_chunk))
 
-    if recurrent:
-        # One run after another (lax.map), still one program: vmapped, the recurrent
-        # layer's small matmuls become batched ones and its weight gradients need
-        # transposes of every stored timestep, slower on the CPU than the runs in sequence.
-        def runs(carry, first, seg0, hp, start, arr):
+    def runs(make, carry, first, seg0, hp, start, arr):
+        if recurrent:
+            # One run after another (lax.map), still one program: vmapped, the recurrent
+            # layer's small matmuls become batched ones and its weight gradients need
+            # transposes of every stored timestep, slower on the CPU than the runs in turn.
             def one(run):
-                return chunk(run[0], first, seg0, run[1], run[2], arr)
+                return one_chunk(make, run[0], first, seg0, run[1], run[2], arr)
 
             return lax.map(one, (carry, hp, start))
+        mapped = jax.vmap(functools.partial(one_chunk, make), in_axes=(0, None, None, 0, 0, None))
+        return mapped(carry, first, seg0, hp, start, arr)
 
-    else:
-        runs = jax.vmap(chunk, in_axes=(0, None, None, 0, 0, None))
+    def chunk(carries, first, seg0, hps, starts, arr):
+        """A chunk of every part's runs: the parts side by side, independent."""
+        global TRACE_COUNT
+        TRACE_COUNT += 1
+        makes = [part.make_optimizer for part in parts]
+        each = zip(makes, carries, hps, starts, strict=True)
+        outs = [runs(make, c, first, seg0, hp, s, arr) for make, c, hp, s in each]
+        return [carry for carry, _ in outs], [table for _, table in outs]
+
     # The runs in equal shards executing the one compiled program at the same time: over
     # the local devices when there are several (one call), else one shard per CPU core.
-    program, layout = _shards.over_devices(runs, n_runs)
-    shard_args = [
-        (jax.tree.map(lambda v, idx=idx: jnp.asarray(v[idx]), hp_np), jnp.asarray(seeds_np[idx]))
-        for idx in layout
-    ]
-    hp0, seed0 = shard_args[0]
-    # the keys: the model's or the group's, and the runs' shapes (those of one shard)
-    shapes_key = str(jax.tree.map(lambda a: (a.shape, a.dtype), (hp0, seed0)))
-    init_key = None if model_key is None else ("init", model_key, str(dtype), shapes_key)
-    lower_init = functools.partial(jax.jit(init_models).lower, seed0)
-    starter, init_s, _ = compilation.program(init_key, lower_init, last=False, options=INIT_OPTIONS)
-    starts = [starter(seed) for _, seed in shard_args]
-    shapes = jax.eval_shape(jax.vmap(init_run), starts[0], hp0)
-    carries = [jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)] * len(shard_args)
+    program, layouts = _shards.over_devices(chunk, sizes)
 
-    flow_s = 0.0
-    if n_pos:  # the flow's program: the initial and the kept parameters of every run
+    def inputs(part: Part, idx: np.ndarray):  # a shard's (hyperparameters, seeds)
+        return jax.tree.map(jnp.asarray, part.inputs(idx, regularization or {}, dtype))
+
+    shard_inputs = [  # per shard: each part's
+        [inputs(*a) for a in zip(parts, shard, strict=True)] for shard in zip(*layouts, strict=True)
+    ]
+    # the keys: the model's or the group's, and the runs' shapes (those of one shard)
+    shapes_key = str(jax.tree.map(lambda a: (a.shape, a.dtype), shard_inputs[0]))
+    starts, init_s = [], 0.0  # per shard: each part's initial parameters, states and keys
+    for shard in shard_inputs:
+        made = [starts_mod.initial(model, dtype, model_key, seed) for _, seed in shard]
+        starts.append([start for start, _ in made])
+        init_s += sum(seconds for _, seconds in made)
+    shapes = [
+        jax.eval_shape(jax.vmap(functools.partial(init_run, part.make_optimizer)), first, hp)
+        for part, first, (hp, _) in zip(parts, starts[0], shard_inputs[0], strict=True)
+    ]
+    carries = [jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)] * len(shard_inputs)
+
+    flows = []  # per part: the flow's program and its compile seconds
+    for n in sizes if n_pos else ():  # the initial and the kept parameters of every run
         snapshots = jax.tree.map(
-            lambda a: jax.ShapeDtypeStruct((n_runs * (1 + n_flow), *a.shape[1:]), a.dtype),
-            starts[0][:2],
+            lambda a, n=n: jax.ShapeDtypeStruct((n * (1 + n_flow), *a.shape[1:]), a.dtype),
+            starts[0][0][:2],
         )
-        flow_key = None if model_key is None else ("flow", model_key, str(dtype), n_runs, n_flow)
+        flow_key = None if model_key is None else ("flow", model_key, str(dtype), n, n_flow)
         loss = functools.partial(loss_and_accuracy, model.loss)
-        measure_flow, flow_s = flow_mod.program(model, loss, flow_key, snapshots, x_flow, y_flow)
+        flows.append(flow_mod.program(model, loss, flow_key, snapshots, x_flow, y_flow))
 
     def lower():
-        return program.lower(carries[0], True, 0, hp0, starts[0], arrays)
+        hps = [hp for hp, _ in shard_inputs[0]]
+        return program.lower(carries[0], True, 0, hps, starts[0], arrays)
 
     key = None if cache_key is None else (cache_key, shapes_key)
     compiled, compile_s, _ = compilation.program(key, lower, options=dict(model.compile_options))
-    compile_s += init_s + flow_s
     program_name = "" if key is None else compilation.program_id(key)
-    shard_args = [(hp, start) for (hp, _), start in zip(shard_args, starts, strict=True)]
+    shard_args = [
+        ([hp for hp, _ in shard], start) for shard, start in zip(shard_inputs, starts, strict=True)
+    ]
 
     def run_chunk(c, shard):
-        carry, (hp, start) = shard
-        carry, table = compiled(carry, c == 0, c * plan.points_per_chunk, hp, start, arrays)
-        return carry, np.asarray(table)  # [per, points_per_chunk, metrics]; blocks
+        carry, (hps, start) = shard
+        carry, tables = compiled(carry, c == 0, c * plan.points_per_chunk, hps, start, arrays)
+        return carry, [np.asarray(t) for t in tables]  # [per, points_per_chunk, metrics]; blocks
 
-    table, carries, run_s = execute(
-        plan, run_chunk, list(zip(carries, shard_args, strict=True)), n_runs, on_chunk
+    tables, carries, run_s = execute(
+        plan, run_chunk, list(zip(carries, shard_args, strict=True)), sizes, on_chunk
     )
+    results = []
+    for k, (n, table) in enumerate(zip(sizes, tables, strict=True)):
 
-    def runs_of(trees):  # the shards' arrays joined, the padding runs dropped
-        return jax.tree.map(lambda *a: np.concatenate(a)[:n_runs], *trees)
+        def runs_of(trees, n=n):  # the shards' arrays joined, the padding runs dropped
+            return jax.tree.map(lambda *a: np.concatenate(a)[:n], *trees)
 
-    flow = np.zeros((n_runs, 1 + n_flow, n_pos), dtype)
-    if n_pos:
-        t0 = time.perf_counter()
-        first, kept = runs_of([s[:2] for s in starts]), runs_of([c["flow"] for c in carries])
-        flow = np.asarray(measure_flow(flow_mod.stack(first, kept), x_flow, y_flow))
-        flow = flow.reshape(n_runs, 1 + n_flow, n_pos)
-        run_s += time.perf_counter() - t0
-    curves = dict(zip(METRICS, np.moveaxis(table, 2, 0), strict=True))
-    alive, stop = (runs_of([c[k] for c in carries]) for k in ("alive", "stop"))
-    return collect(plan, curves, ~alive, stop, flow, compile_s, program_name, run_s)
+        part_s = run_s * n / sum(sizes)  # the chunks' time shared out by number of runs
+        part_compile_s = (compile_s + init_s if k == 0 else 0.0) + (flows[k][1] if flows else 0)
+        flow = np.zeros((n, 1 + n_flow, n_pos), dtype)
+        if n_pos:
+            t0 = time.perf_counter()
+            first = runs_of([s[k][:2] for s in starts])
+            kept = runs_of([c[k]["flow"] for c in carries])
+            flow = np.asarray(flows[k][0](flow_mod.stack(first, kept), x_flow, y_flow))
+            flow = flow.reshape(n, 1 + n_flow, n_pos)
+            part_s += time.perf_counter() - t0
+        curves = dict(zip(METRICS, np.moveaxis(table, 2, 0), strict=True))
+        alive, stop = (runs_of([c[k][name] for c in carries]) for name in ("alive", "stop"))
+        results.append(
+            collect(plan, curves, ~alive, stop, flow, part_compile_s, program_name, part_s)
+        )
+    return results
