@@ -321,14 +321,16 @@ def job_indices(job: int | tuple[int, ...]) -> tuple[int, ...]:
     return job if isinstance(job, tuple) else (job,)
 
 
-def split_job(index: int | tuple[int, ...], batch: Batch | Bundle) -> list[tuple[int, Batch]]:
+def split_job(
+    index: int | tuple[int, ...], batch: Batch | Bundle
+) -> list[tuple[int | tuple[int, ...], Batch | Bundle]]:
     """A job as separate batches, where its problem runs on a cluster that way
     (:attr:`~optbench.problems.base.Problem.split_on_cluster`: a training task's groups, so
     that they run on several workers at once): ``(index, batch)`` per group; else the job.
     :func:`sweep` takes the outputs of a bundle's groups one by one as well as together."""
     if isinstance(batch, Bundle) and batch.problem.split_on_cluster:
         return list(zip(job_indices(index), batch.parts, strict=True))
-    return [(index, batch)]  # type: ignore[list-item]
+    return [(index, batch)]
 
 
 def _save_parts(folder: Path, unsaved: list[tuple[str, GroupResult]]) -> None:

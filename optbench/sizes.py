@@ -73,7 +73,7 @@ def estimate(config: Any) -> Estimate:
     seeds = len(settings.seeds)
     runs = curve_rows = traj_rows = 0
     memory = output = 0
-    peak_group = 0
+    peak_program = 0
     for p in config.problems:
         steps = p.optimizer_steps()
         log_every = settings.log_every
@@ -103,7 +103,7 @@ def estimate(config: Any) -> Estimate:
             traj_rows += n * traj
             memory += n * ((curve + traj) * _ROW_MEMORY + _RUN_MEMORY)
             together += n
-            peak_group = max(peak_group, together * model)  # the program, while it runs
+            peak_program = max(peak_program, together * model)  # the program, while it runs
             kind = "task_" if task else ""
             output += n * (
                 curve * (_ROW_BYTES[kind + "curve"] + ident)
@@ -111,7 +111,7 @@ def estimate(config: Any) -> Estimate:
                 + _ROW_BYTES[kind + "run"]
                 + 2 * ident
             )
-    return Estimate(runs, curve_rows, traj_rows, _BASE_MEMORY + memory + peak_group, output)
+    return Estimate(runs, curve_rows, traj_rows, _BASE_MEMORY + memory + peak_program, output)
 
 
 def _model_bytes(problem: Any, dtype: str) -> int:
