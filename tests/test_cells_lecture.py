@@ -1,5 +1,6 @@
 """The recurrent cells against the lecture: gate-bias initialisation, gradient-flow probes
-(dJ/dh_t for every timestep t) and the vanishing gradient of the tanh RNN."""
+(dJ/dh_t for every timestep t, on the hand-written backward pass as by autodiff) and the
+vanishing gradient of the tanh RNN."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 import optbench.problems.tasks as tasks
 from optbench import ConfigError
-from optbench.problems.tasks import data, models
+from optbench.problems.tasks import cells, data, models
 
 T, B, D, H = 5, 3, 2, 4
 
@@ -90,16 +91,65 @@ def test_probe_gradient_is_the_gradient_wrt_each_hidden_state(cell):
     np.testing.assert_allclose(moved - pred, jnp.sum(out["w"][:, 0]), rtol=1e-5)
 
 
-def test_without_probes_the_hand_written_backward_pass_is_used():
-    model = models.sequence_model(cell="lstm", hidden=H, inputs=D, outputs=1)
-    params, _ = model.init(jax.random.PRNGKey(0), jnp.float32)
+def test_the_hand_written_backward_pass_is_used_with_and_without_probes():
     x = jnp.ones((B, T, D))
 
-    def jaxpr(probes):
+    def jaxpr(probes, **kw):
+        model = models.sequence_model(cell="lstm", hidden=H, inputs=D, outputs=1, **kw)
+        params, _ = model.init(jax.random.PRNGKey(0), jnp.float32)
         return str(jax.make_jaxpr(lambda p: model.apply(p, {}, x, probes=probes)[0])(params))
 
-    assert "custom_vjp" in jaxpr(None)
-    assert "custom_vjp" not in jaxpr(jnp.zeros((T, B, H)))
+    probes = jnp.zeros((T, B, H))
+    assert "custom_vjp" in jaxpr(None) and "custom_vjp" in jaxpr(probes)
+    assert "custom_vjp" not in jaxpr(probes, custom_vjp=False)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn"])
+def test_probed_custom_vjp_matches_autodiff_in_float64(name):
+    """cells.recurrent_probed's hand-written gradients, the probes' and every argument's,
+    are those of autodiff through cells.recurrent_reference, at zero and non-zero probes."""
+    cell = cells.CELLS[name]
+    t, b, d, h, g = 6, 3, 3, 4, cell.gates
+    with jax.enable_x64(True):
+        ks = jax.random.split(jax.random.PRNGKey(1), 10)
+        f64 = jnp.float64
+        args = (
+            jax.random.normal(ks[0], (t, b, d), f64),
+            jax.random.normal(ks[1], (d, g * h), f64) * 0.5,
+            jax.random.normal(ks[2], (g * h,), f64),
+            jax.random.normal(ks[3], (h, g * h), f64) * 0.5,
+            jax.random.normal(ks[4], (g * h,), f64),
+            jax.random.normal(ks[5], (b, h), f64),
+            jax.random.normal(ks[6], (b, h if cell.has_cell_state else 0), f64),
+        )
+        w_out = jax.random.normal(ks[7], (b, h), f64)
+        every = tuple(range(len(args) + 1))  # x, w, b, w_h, b_h, h0, c0 and the probes
+
+        def loss(fn):
+            return lambda *a: jnp.sum(jnp.sin(fn(cell, *a)) * w_out)
+
+        for probes in (jnp.zeros((t, b, h), f64), 0.3 * jax.random.normal(ks[8], (t, b, h), f64)):
+            np.testing.assert_allclose(
+                cells.recurrent_probed(cell, *args, probes),
+                cells.recurrent_reference(cell, *args, probes),
+                rtol=1e-12,
+            )
+            got = jax.grad(loss(cells.recurrent_probed), argnums=every)(*args, probes)
+            want = jax.grad(loss(cells.recurrent_reference), argnums=every)(*args, probes)
+            for a, w in zip(got, want, strict=True):
+                assert a.shape == w.shape and a.dtype == w.dtype == f64
+                np.testing.assert_allclose(a, w, rtol=1e-10, atol=1e-13)
+            # The probes' gradient differs from step to step (by more than the tolerance): a
+            # cotangent one timestep off would fail the comparison.
+            assert not np.allclose(np.roll(want[-1], 1, axis=0), want[-1], rtol=1e-3)
+        # under vmap too (the flow program maps over snapshots)
+        batched = [jnp.stack([a, 2 * a]) for a in (*args, probes)]
+        vgrad = [
+            jax.vmap(jax.grad(loss(fn), argnums=(1, 7)))
+            for fn in (cells.recurrent_probed, cells.recurrent_reference)
+        ]
+        for a, w in zip(vgrad[0](*batched), vgrad[1](*batched), strict=True):
+            np.testing.assert_allclose(a, w, rtol=1e-10, atol=1e-13)
 
 
 # --- gate biases -------------------------------------------------------------------------

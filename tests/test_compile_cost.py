@@ -85,6 +85,7 @@ def test_every_optimizer_of_a_model_reuses_its_initialisation_and_flow_programs(
     compilation.clear_programs()
     assert names.count("jit(init_models)") == 1 and names.count("jit(measure)") == 1
     assert names.count("jit(chunk)") == 2  # the training programs, one per task.run
+    assert names.count("jit(evaluate)") == 2  # and their curve points' evaluations
     # the first group's compile time includes the shared programs', the second's does not
     assert results["sgd"].compile_s > results["adam"].compile_s > 0
     for res in results.values():  # step 0 and 4 flow points, 12 timesteps, all measured

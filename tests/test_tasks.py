@@ -434,3 +434,33 @@ def test_adding_eval_sets_do_not_depend_on_the_x64_mode():
     in32 = data.adding_eval_sets(7)
     for a, b in zip(in64, in32, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_chunks_evaluation_runs_while_the_next_chunk_trains():
+    """The curve points of chunk c are evaluated in the background while chunk c + 1 trains
+    (plan.execute): here chunk 0's evaluation waits until chunk 1 has started, which an
+    evaluation in line with the training would never see. The columns land in METRICS'
+    order and every chunk's evaluation is kept."""
+    import threading
+
+    from optbench.problems.tasks.plan import execute, make_plan
+
+    plan = make_plan(3, 1, None)  # 3 steps, a point after each: 3 chunks
+    assert plan.n_chunks == 3
+    second = threading.Event()
+
+    def call(c, shard):
+        if c == 1:
+            second.set()
+        carry, _ = shard
+        return carry + 1, [np.full((1, 1, 6), [c, *[np.nan] * 4, 100 + c])], c  # snapshot c
+
+    def evaluate(i, snapshot):
+        if snapshot == 0:
+            assert second.wait(20), "chunk 0 was evaluated before chunk 1 started"
+        return [np.full((1, 1, 4), [10, 20, 30, 40], float) + snapshot]
+
+    tables, carries, _ = execute(plan, call, [(0, None)], [1], None, evaluate)
+    assert carries == [3]
+    assert tables[0][0].tolist() == [[c, 10 + c, 20 + c, 30 + c, 40 + c, 100 + c] for c in range(3)]
+    assert train.METRICS[0] == "train_loss" and train.METRICS[-1] == "grad_norm_h0"

@@ -20,10 +20,12 @@ weight and bias gradients come from one large ``[T*B, H+D+1]^T @ [T*B, G*H]`` ma
 it instead of small matmuls per timestep. The GRU needs ``xp`` and ``hh`` apart (the reset
 gate multiplies ``hh`` alone): each timestep is ``x_t @ W + b`` and ``h_{t-1} @ U + b_h``,
 the forward pass keeps :math:`h_{t-1}`, and the weight gradients are ``[T*B, H]^T @ [T*B,
-G*H]`` for ``U`` and ``[T*B, D]^T @ [T*B, G*H]`` for ``W``. :func:`recurrent_reference` is
-the same forward pass left to autodiff; the tests check that both give the same gradients.
-It also takes gradient-flow probes, added to every :math:`h_t`, whose gradient is
-:math:`\partial J / \partial h_t` for t = 1..T.
+G*H]`` for ``U`` and ``[T*B, D]^T @ [T*B, G*H]`` for ``W``. :func:`recurrent_probed` adds
+gradient-flow probes to every :math:`h_t`, whose gradient is :math:`\partial J / \partial
+h_t` for t = 1..T: the same backward pass, which also returns the hidden-state gradient it
+carries at each timestep. :func:`recurrent_reference` is the same forward pass (with or
+without probes) left to autodiff; the tests check that it gives the same gradients as
+:func:`recurrent` and, probes included, as :func:`recurrent_probed` (float64, to 1e-10).
 
 The lecture's slides and this code: the code keeps the conventions of PyTorch and cuDNN
 (so that weights and numbers compare with theirs); the slides differ in the letters and,
@@ -253,8 +255,8 @@ def _scan_forward(cell: Cell, x, w, b, w_h, b_h, h0, c0, probes=None):
 def recurrent_reference(
     cell: Cell, x, w, b, w_h, b_h, h0, c0, probes: jax.Array | None = None
 ) -> jax.Array:
-    r""":func:`recurrent` with the backward pass left to autodiff (for tests, timing and
-    gradient-flow probes).
+    r""":func:`recurrent` (with ``probes``, :func:`recurrent_probed`) with the backward pass
+    left to autodiff (for tests, timing, and models built with ``custom_vjp=False``).
 
     ``probes`` (optional, ``[T, B, H]``, like ``x`` time-major) is added to the hidden state
     after each timestep, ``h_t + probes[t-1]`` for t = 1..T, before the next step (and the
@@ -296,12 +298,18 @@ def recurrent(cell: Cell, x, w, b, w_h, b_h, h0, c0) -> jax.Array:
     return _scan_forward(cell, x, w, b, w_h, b_h, h0, c0)[0]
 
 
-def _recurrent_fwd(cell, x, w, b, w_h, b_h, h0, c0):
-    h_last, rows, res = _scan_forward(cell, x, w, b, w_h, b_h, h0, c0)
+def _recurrent_fwd(cell, x, w, b, w_h, b_h, h0, c0, probes=None):
+    # With probes, rows and residuals hold the probed states: the backward pass then
+    # differentiates the pass that ran.
+    h_last, rows, res = _scan_forward(cell, x, w, b, w_h, b_h, h0, c0, probes)
     return h_last, (x, rows, res, w, w_h, c0)
 
 
-def _recurrent_bwd(cell, saved, dh_last):
+def _recurrent_bwd(cell, saved, dh_last, probed: bool = False):
+    """The cotangents of ``x, w, b, w_h, b_h, h0, c0`` and, if ``probed``, of the probes:
+    the gradient arriving at each h_t, the reverse scan's carry ``dh`` (``dh_last`` for
+    t = T). A Python flag, so that without probes the reverse scan has no [T, B, H] output
+    for XLA to write (training's backward pass stays as it was)."""
     x, rows, res, w, w_h, c0 = saved
     hidden, d = w_h.shape[0], w.shape[0]
     # U^T on the per-gate view [G, H, H]: the gate gradients need no reshape to the flat
@@ -320,9 +328,13 @@ def _recurrent_bwd(cell, saved, dh_last):
         dh_prev = lax.dot_general(dhh_g, w_t, (((nd - 2, nd - 1), (0, 1)), ((), ())))
         if dh_direct is not None:
             dh_prev = dh_prev + dh_direct
-        return (dh_prev, dc_prev), (dxp, None if dhh is None else dhh_g)
+        # the carry into step s is d loss / d h_{s+1}, the state step s produced plus
+        # probes[s]: that probe's gradient
+        return (dh_prev, dc_prev), (dxp, None if dhh is None else dhh_g, dh if probed else None)
 
-    (dh0, dc0), (dxp, dhh) = lax.scan(step, (dh_last, jnp.zeros_like(c0)), res, reverse=True)
+    carry = (dh_last, jnp.zeros_like(c0))
+    (dh0, dc0), (dxp, dhh, dprobes) = lax.scan(step, carry, res, reverse=True)
+    more = (dprobes,) if probed else ()
     t, bsz, width = rows.shape
     dxp = dxp.reshape(t * bsz, -1)
     flat_rows = rows.reshape(t * bsz, width).T
@@ -330,13 +342,35 @@ def _recurrent_bwd(cell, saved, dh_last):
     if cell.sums_inputs:
         # rows [h, x, 1] x columns: d/dU, d/dW, d/db (= d/db_h) in one matmul
         grad = flat_rows @ dxp
-        return dx, grad[hidden:-1], grad[-1], grad[:hidden], grad[-1], dh0, dc0
+        return dx, grad[hidden:-1], grad[-1], grad[:hidden], grad[-1], dh0, dc0, *more
     # rows h: d/dU from them, d/dW from x alone. [h, x, 1]^T @ dxp for d/dW and d/db spent a
     # quarter of the GRU's matmul work on the h rows it threw away: a training step (batch
     # 64, length 50, H 64) took 2.94 ms, 2.58 ms without (one core, medians of 9).
     dhh = dhh.reshape(t * bsz, -1)
     grad_w = x.reshape(t * bsz, d).T @ dxp
-    return dx, grad_w, dxp.sum(0), flat_rows @ dhh, dhh.sum(0), dh0, dc0
+    return dx, grad_w, dxp.sum(0), flat_rows @ dhh, dhh.sum(0), dh0, dc0, *more
 
 
 recurrent.defvjp(_recurrent_fwd, _recurrent_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def recurrent_probed(cell: Cell, x, w, b, w_h, b_h, h0, c0, probes) -> jax.Array:
+    r""":func:`recurrent` with gradient-flow probes ``[T, B, H]`` added to every h_t (as in
+    :func:`recurrent_reference`), on the hand-written backward pass; the probes' gradient is
+    :math:`\partial J / \partial h_t` for t = 1..T. A function apart from
+    :func:`recurrent` so that training does not carry the probes' extra scan output.
+
+    Example:
+        >>> t, b, d, h = 5, 3, 2, 4
+        >>> x, w, w_h = jnp.ones((t, b, d)), jnp.ones((d, h)), jnp.eye(h)
+        >>> bias, h0, c0 = jnp.zeros(h), jnp.zeros((b, h)), jnp.zeros((b, 0))
+        >>> loss = lambda p: recurrent_probed(RNN, x, w, bias, w_h, bias, h0, c0, p).sum()
+        >>> jax.grad(loss)(jnp.zeros((t, b, h))).shape  # d loss / d h_t for t = 1..5
+        (5, 3, 4)
+    """
+    return _scan_forward(cell, x, w, b, w_h, b_h, h0, c0, probes)[0]
+
+
+# the same forward pass (with probes); the backward pass also returns the probes' cotangent
+recurrent_probed.defvjp(_recurrent_fwd, functools.partial(_recurrent_bwd, probed=True))

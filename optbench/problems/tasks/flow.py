@@ -12,7 +12,10 @@ averages, so that examples do not interact and the per-example gradient is well 
 
 The model adds a zero "probe" to each hidden state (``apply(..., probes=zeros)``, see
 :class:`optbench.problems.tasks.models.Model`); the gradient with respect to the probes is
-the gradient with respect to the hidden states. The batch loss is the mean of the examples'
+the gradient with respect to the hidden states. A recurrent model takes it from its
+hand-written backward pass (:func:`optbench.problems.tasks.cells.recurrent_probed`: the
+hidden-state gradient that pass carries back through time), as training does, rather than
+from autodiff through the forward scan. The batch loss is the mean of the examples'
 losses and ``h_{p,i}`` reaches only ``J_i``, so ``dJ_i/dh_{p,i} = B * dJ/dprobe_{p,i}``.
 
 It is measured at initialisation (step 0) and at :data:`FLOW_POINTS` evenly spaced curve
@@ -59,7 +62,9 @@ def flow_segments(n_points: int) -> np.ndarray:
 
 def make_flow(model, loss: Callable, x: jax.Array, y: jax.Array) -> Callable | None:
     """``flow(params, state) -> [P]`` on the batch ``x, y`` (see the module), or None when
-    the model has no positions to probe. ``loss(out, y) -> (mean loss, accuracy)``."""
+    the model has no positions to probe. ``loss(out, y) -> (mean loss, accuracy)``. One
+    backward pass for all positions: the gradient with respect to the zero probes (for a
+    recurrent model built with ``custom_vjp``, the default, its hand-written pass)."""
     if getattr(model, "flow", None) is None:
         return None
     shape = model.probe_shape(x)
@@ -115,7 +120,8 @@ def program(model, loss: Callable, key: tuple | None, snapshots: Any, x: jax.Arr
     of the model alone, outside the training programs, so that every optimizer's group
     reuses it (``key``; None: not kept); measured inside each training program it was ~1.3 s
     of that program's compile. Eight adding-LSTM runs of 100 steps (40 snapshots) took
-    6.73 s instead of 7.43 in one call (``run_s``, medians of 3, 2 cores)."""
+    6.73 s instead of 7.43 in one call (``run_s``, medians of 3, 2 cores; measured when the
+    recurrent probes' gradient still came from autodiff, not from ``recurrent_probed``)."""
     n = jax.tree.leaves(snapshots)[0].shape[0]
     layout = shards.split(n)
     one = jax.tree.map(

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from optbench import compilation
 from optbench.problems.tasks import layers
-from optbench.problems.tasks.cells import CELLS, recurrent, recurrent_reference
+from optbench.problems.tasks.cells import CELLS, recurrent, recurrent_probed, recurrent_reference
 
 
 @dataclass(frozen=True)
@@ -330,8 +330,10 @@ def run_recurrent(
     """Run a recurrent layer over batch-major ``x`` (``[B, T, D]``); returns ``h_T`` ``[B, H]``.
 
     ``probes`` (``[T, B, H]``, time-major) is added to ``h_t`` after each timestep (see
-    :func:`~optbench.problems.tasks.cells.recurrent_reference`); with probes the pass is
-    left to autodiff, without them it takes the hand-written backward pass (``custom_vjp``).
+    :func:`~optbench.problems.tasks.cells.recurrent_reference`). ``custom_vjp``: the
+    hand-written backward pass, with probes that of
+    :func:`~optbench.problems.tasks.cells.recurrent_probed` (which also returns their
+    gradient); False: the forward pass left to autodiff.
     """
     cell = CELLS[cell_name]
     bsz = x.shape[0]
@@ -341,9 +343,9 @@ def run_recurrent(
     c0 = jnp.zeros((bsz, hidden if cell.has_cell_state else 0), x.dtype)
     b_h = p.get("b_h", jnp.zeros_like(p["b"]))
     args = (cell, jnp.swapaxes(x, 0, 1), p["w"], p["b"], p["w_h"], b_h, h0, c0)
-    if probes is not None:
-        return recurrent_reference(*args, probes)
-    return (recurrent if custom_vjp else recurrent_reference)(*args)
+    if probes is None:
+        return (recurrent if custom_vjp else recurrent_reference)(*args)
+    return (recurrent_probed if custom_vjp else recurrent_reference)(*args, probes)
 
 
 def sequence_model(

@@ -7,6 +7,7 @@ import functools
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -140,35 +141,55 @@ def collect(
 
 def execute(
     plan: Plan,
-    call: Callable[[int, Any], tuple[Any, np.ndarray]],
+    call: Callable[[int, Any], tuple[Any, list[np.ndarray], Any]],
     shards: Sequence[tuple[Any, Any]],
     n_runs: Sequence[int],
     on_chunk: Callable[[int, int], None] | None,
+    evaluate: Callable[[int, Any], list[np.ndarray]] | None = None,
 ) -> tuple[list[np.ndarray], list[Any], float]:
-    """Run the chunks one after another, the shards of each at the same time.
+    """Run the chunks one after another, the shards of each at the same time, and (with
+    ``evaluate``) evaluate each chunk's curve points in the background while the next chunk
+    trains.
 
-    ``shards``: ``(carry, inputs)`` per shard; ``call(c, shard) -> (carry, tables)`` runs
-    chunk ``c`` of one shard (``tables``: per part, numpy ``[per, points_per_chunk,
-    metrics]``). A part's runs past its ``n_runs`` pad its shards and are dropped;
-    ``on_chunk(done, budget)`` after each chunk. Returns each part's metrics ``[n_runs,
-    n_points, metrics]``, the shards' last carries and the seconds spent.
+    ``shards``: ``(carry, inputs)`` per shard; ``call(c, shard) -> (carry, tables,
+    snapshots)`` runs chunk ``c`` of one shard (``tables``: per part, numpy ``[per,
+    points_per_chunk, 6]`` in :data:`.train.METRICS`' order); ``evaluate(i, snapshots)``,
+    if given, measures shard ``i``'s snapshots (per part ``[per, points_per_chunk, 4]``,
+    :data:`.evaluate.COLUMNS`, the tables' columns 1-4). A part's runs past its ``n_runs``
+    pad its shards and are dropped; ``on_chunk(done, budget)`` after each chunk. Returns
+    each part's metrics ``[n_runs, n_points, 6]``, the shards' last carries and the seconds
+    spent (the progress callback's excluded).
     """
     carries, inputs = [c for c, _ in shards], [i for _, i in shards]
-    outs = []
-    run_s = 0.0
+    chunks = []  # per chunk, per shard: the training's tables and the evaluation's future
+    t0, aside = time.perf_counter(), 0.0
     for c in range(plan.n_chunks):
-        t0 = time.perf_counter()
-        done_shards = _shards.run_shards(
+        done = _shards.run_shards(
             functools.partial(call, c), list(zip(carries, inputs, strict=True))
         )
-        run_s += time.perf_counter() - t0
-        carries = [carry for carry, _ in done_shards]
-        outs.append(
-            [np.concatenate([out[k] for _, out in done_shards])[:n] for k, n in enumerate(n_runs)]
-        )
+        carries = [carry for carry, _, _ in done]
+        chunks.append(
+            [(t, None if evaluate is None else _shards.submit(evaluate, i, s))
+             for i, (_, t, s) in enumerate(done)]
+        )  # fmt: skip
         if on_chunk is not None:
+            t1 = time.perf_counter()
             on_chunk(
                 min((c + 1) * plan.points_per_chunk * plan.seg_units, plan.budget), plan.budget
             )
+            aside += time.perf_counter() - t1
+
+    def joined(tables: list[np.ndarray], measured: Future | None) -> list[np.ndarray]:
+        if measured is None:
+            return tables
+        both = zip(tables, measured.result(), strict=True)
+        # METRICS' order: train_loss, the evaluation's four columns, grad_norm_h0
+        return [np.concatenate([t[..., :1], m, t[..., 5:]], -1) for t, m in both]
+
+    outs = []
+    for chunk in chunks:
+        per_shard = [joined(tables, future) for tables, future in chunk]
+        outs.append([np.concatenate([s[k] for s in per_shard])[:n] for k, n in enumerate(n_runs)])
+    run_s = time.perf_counter() - t0 - aside
     tables = [np.concatenate(part, axis=1)[:, : plan.n_points] for part in zip(*outs, strict=True)]
     return tables, carries, run_s

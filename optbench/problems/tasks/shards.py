@@ -25,8 +25,8 @@ import contextvars
 import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
@@ -76,26 +76,36 @@ def over_devices(program: Callable, sizes: Sequence[int]) -> tuple[Callable, lis
     numbers follow its shard's width) and repeats its last shard in the others (dropped).
     """
     devices = jax.local_devices()
+    jitted = jit(program, (True, False, False, True, True, False))
     if len(devices) == 1:
         layouts = [split(n) for n in sizes]
         count = max(len(layout) for layout in layouts)
-        return jax.jit(program), [
+        return jitted, [
             np.concatenate([layout, np.repeat(layout[-1:], count - len(layout), 0)])
             for layout in layouts
         ]
+    n = len(devices)
+    return jitted, [np.minimum(np.arange(-(-k // n) * n), k - 1)[None] for k in sizes]
+
+
+def jit(program: Callable, split: Sequence[bool]) -> Callable:
+    """``program`` jitted; with several local devices a ``shard_map`` over them: the
+    arguments flagged in ``split`` divided along their first (run) axis, the others
+    replicated, the outputs joined along the run axis."""
+    devices = jax.local_devices()
+    if len(devices) == 1:
+        return jax.jit(program)
     from jax.sharding import Mesh, PartitionSpec
 
     runs, same = PartitionSpec("runs"), PartitionSpec()
-    mesh = Mesh(np.asarray(devices), ("runs",))
     mapped = jax.shard_map(
         program,
-        mesh=mesh,
-        in_specs=(runs, same, same, runs, runs, same),
+        mesh=Mesh(np.asarray(devices), ("runs",)),
+        in_specs=tuple(runs if s else same for s in split),
         out_specs=runs,
         check_vma=False,  # the first chunk initialises the carry inside a lax.cond
     )
-    n = len(devices)
-    return jax.jit(mapped), [np.minimum(np.arange(-(-k // n) * n), k - 1)[None] for k in sizes]
+    return jax.jit(mapped)
 
 
 def split(n_runs: int, n_shards: int | None = None) -> np.ndarray:
@@ -126,3 +136,20 @@ def run_shards(fn: Callable[[T], R], shards: Sequence[T]) -> list[R]:
 
     futures = [_pool().submit(call, s) for s in shards]
     return [f.result() for f in futures]
+
+
+@functools.cache
+def _background() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="optbench-eval")
+
+
+def submit(fn: Callable[..., R], *args: Any) -> Future[R]:
+    """``fn(*args)`` in a background thread, under this thread's ``jax_enable_x64``: work
+    that runs beside the next calls of :func:`run_shards` (the curve points' evaluation)."""
+    x64 = jax.config.jax_enable_x64
+
+    def call() -> R:
+        with jax.enable_x64(x64):
+            return fn(*args)
+
+    return _background().submit(call)

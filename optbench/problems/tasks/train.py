@@ -2,11 +2,13 @@
 
 :func:`train` builds one program for a task's groups (one per optimizer, side by side): the
 optimizers' states, the epochs or steps (shuffling, augmentation and dropout drawn from each
-run's seed), evaluation on the full validation and test sets, and divergence handling, all
-under ``jax.vmap`` over a group's runs (grid points x seeds; for recurrent models
+run's seed), the evaluation or snapshots of the curve points, and divergence handling,
+all under ``jax.vmap`` over a group's runs (grid points x seeds; for recurrent models
 ``lax.map``, the runs one after another). The initial parameters come from a smaller program
 of the model alone (:mod:`.starts`) that every group of the model reuses, as is the gradient
-flow's (:func:`.flow.program`, ~1.3 s of a recurrent program's compile). The program is
+flow's (:func:`.flow.program`, ~1.3 s of a recurrent program's compile). Recurrent runs'
+curve points are evaluated by a program of their own while the next chunk trains
+(:mod:`.evaluate`), the others' inside the training program. The program is
 cut into chunks of equal shape executed one after another (a progress bar moves, Ctrl-C is
 honoured between chunks), compiled once per call whatever the number of runs (the first
 chunk starts its carry inside: ``carry = lax.cond(first, start, lambda: carry)``).
@@ -27,12 +29,8 @@ Metrics at each point:
   of the steps since the previous point, as training computed them (dropout on, batchnorm
   on each batch's statistics): it costs nothing extra, where a pass over the training set
   cost 4x the rest of the evaluation;
-- dataset tasks: ``val_loss``, ``test_loss`` and ``test_accuracy`` on the full validation
-  and test sets (and ``val_accuracy``, the validation set's accuracy, for time-to-target),
-  in evaluation mode (no dropout, batchnorm on its running averages), data loss only, in
-  one forward pass over both sets, ``EVAL_BATCH`` examples at a time;
-- ``adding``: ``val_loss`` and ``test_loss`` on two fixed sets of 1,000 sequences, in one
-  forward pass over both; ``test_accuracy`` and ``val_accuracy`` are NaN;
+- ``val_loss``, ``test_loss``, ``test_accuracy`` and ``val_accuracy`` (for time-to-target)
+  on the full validation and test sets (:mod:`.evaluate`; ``adding``: NaN accuracies);
 - recurrent tasks: ``grad_norm_h0``, the mean since the previous point of the RMS over the
   batch of ``||d loss_i / d h_0,i||`` (NaN for the others); recurrent and MLP models: the
   gradient flow at each position, at a few points (:mod:`.flow`), measured on the
@@ -57,20 +55,15 @@ from jax import lax
 
 from optbench import compilation
 from optbench.problems.tasks import data as data_mod
+from optbench.problems.tasks import evaluate as evaluate_mod
 from optbench.problems.tasks import flow as flow_mod
 from optbench.problems.tasks import shards as _shards
 from optbench.problems.tasks import starts as starts_mod
-from optbench.problems.tasks.models import (
-    Model,
-    evaluation_outputs,
-    loss_and_accuracy,
-    weight_penalty,
-)
+from optbench.problems.tasks.evaluate import dropout_rate
+from optbench.problems.tasks.models import Model, loss_and_accuracy, weight_penalty
 from optbench.problems.tasks.plan import Part, TaskResult, collect, execute, make_plan
 
 METRICS = ("train_loss", "val_loss", "test_loss", "test_accuracy", "val_accuracy", "grad_norm_h0")
-EVAL_BATCH = 128
-"""Examples per forward pass when evaluating (one pass over all 719 took 3x as long)."""
 
 TRACED_PARAMS = frozenset({"dropout", "l1", "l2", "augment"})
 """Task parameters the program takes as per-run inputs, not constants: problems that differ
@@ -120,24 +113,27 @@ def train(
 
     if dataset:
         split = data_mod.digits_split()
-        # the training set, and the validation and test sets stacked (one evaluation pass)
-        x_vt = np.concatenate([split.x_val, split.x_test])
-        xs, ys = (split.x_train, x_vt), (split.y_train, split.y_val, split.y_test)
-        xs, ys = [jnp.asarray(a, dtype) for a in xs], [jnp.asarray(a) for a in ys]
-        arrays = (xs[0], ys[0], xs[1], ys[1], ys[2])
+        arrays = (jnp.asarray(split.x_train, dtype), jnp.asarray(split.y_train))
+        # the validation and test sets stacked: one evaluation pass
+        x_vt = jnp.asarray(np.concatenate([split.x_val, split.x_test]), dtype)
+        eval_arrays = (x_vt, jnp.asarray(split.y_val), jnp.asarray(split.y_test))
         n_train = split.y_train.shape[0]
         spe = n_train // batch_size
         plan = make_plan(budget, log_every, spe)
     else:
         x_va, y_va, x_te, y_te = data_mod.adding_eval_sets(seq_length)
         # x_va over x_te, one forward pass: 28 ms against 30 for two (the LSTM, 2 cores)
-        arrays = tuple(jnp.asarray(a, dtype) for a in (np.concatenate([x_va, x_te]), y_va, y_te))
+        x_vt = np.concatenate([x_va, x_te])
+        arrays, eval_arrays = (), tuple(jnp.asarray(a, dtype) for a in (x_vt, y_va, y_te))
         plan = make_plan(budget, log_every, None)
         spe = None
     # the fixed batch the gradient flow is measured on: the validation set's first examples
-    x_flow, y_flow = (arrays[2], arrays[3]) if dataset else (arrays[0], arrays[1])
-    x_flow, y_flow = x_flow[: flow_mod.FLOW_BATCH], y_flow[: flow_mod.FLOW_BATCH]
+    x_flow, y_flow = (a[: flow_mod.FLOW_BATCH] for a in eval_arrays[:2])
     recurrent = model.hidden is not None
+    # Recurrent runs are evaluated beside the training (:mod:`.evaluate`), the others inside
+    # it: their vmapped evaluation ran ~9% slower as a program apart (8 CNN runs)
+    background = recurrent
+    program_arrays = (arrays, () if background else eval_arrays)
     nan = jnp.full((), jnp.nan, dtype)
 
     def running_mean(run):
@@ -161,9 +157,6 @@ def train(
             # the parameters and state kept at the gradient-flow points
             **({"flow": jax.tree.map(flow_slots_of, (params, state))} if n_pos else {}),
         }
-
-    def dropout_rate(reg):  # the run's rate, in training and evaluation (test_scaling uses it)
-        return {"dropout": reg["dropout"]} if "dropout" in reg else {}
 
     def train_step(make, run, hp, step, x, y):
         opt, reg = make(hp["opt"]), hp["reg"]
@@ -209,7 +202,6 @@ def train(
         return new
 
     if dataset:
-        x_tr, y_tr, x_vt, y_va, y_te = range(5)
 
         def train_segment(make, run, hp, seg, arr):
             def epoch_body(run, epoch):
@@ -221,7 +213,7 @@ def train(
                     def step_body(run, j):
                         idx = perm[j]
                         step = epoch * spe + j
-                        x, y = arr[x_tr][idx], arr[y_tr][idx]
+                        x, y = arr[0][idx], arr[1][idx]
                         return train_step(make, run, hp, step, x, y), None
 
                     return lax.scan(step_body, run, jnp.arange(spe))[0]
@@ -230,17 +222,6 @@ def train(
 
             epochs = seg * plan.seg_units + jnp.arange(plan.seg_units)
             return lax.scan(epoch_body, run, epochs)[0]
-
-        n_val = split.y_val.shape[0]
-
-        def measure(run, hp, arr):
-            # Validation and test sets in one pass; train_loss is the minibatches' mean: a pass
-            # over the training set cost 4x the other two, 1.8x the training (digits_cnn).
-            p, s = run["params"], run["state"]
-            out = evaluation_outputs(model, p, s, arr[x_vt], EVAL_BATCH, **dropout_rate(hp["reg"]))
-            val_loss, val_acc = loss_and_accuracy(model.loss, out[:n_val], arr[y_va])
-            test_loss, test_acc = loss_and_accuracy(model.loss, out[n_val:], arr[y_te])
-            return running_mean(run), val_loss, test_loss, test_acc, val_acc
 
     else:
 
@@ -256,22 +237,17 @@ def train(
             steps = seg * plan.seg_units + jnp.arange(plan.seg_units)
             return lax.scan(step_body, run, steps)[0]
 
-        def measure(run, hp, arr):
-            out = model.apply(run["params"], run["state"], arr[0], train=False)[0]
-            n_val = arr[1].shape[0]
-            val_loss = loss_and_accuracy(model.loss, out[:n_val], arr[1])[0]
-            test_loss = loss_and_accuracy(model.loss, out[n_val:], arr[2])[0]
-            return running_mean(run), val_loss, test_loss, nan, nan
-
-    # Gradient flow (:mod:`.flow`): at initialisation and at a few curve points, measured
-    # after the training by a program of the model alone (:func:`.flow.program`) on the
-    # parameters each run keeps at those points (``run["flow"]``).
+    # Gradient flow (:mod:`.flow`) at initialisation and a few curve points, measured after
+    # the training (:func:`.flow.program`) on the parameters kept then (``run["flow"]``).
     n_pos = flow_mod.positions(model, x_flow)
     flow_slots = flow_mod.slots(plan.n_points)
     n_flow = int(flow_slots.max()) + 1
 
     def flow_slots_of(a):
         return jnp.zeros((n_flow, *a.shape), a.dtype)
+
+    def snapshot(run):
+        return run["params"], run["state"]
 
     def keep_flow(run, seg):
         if not n_pos:
@@ -280,18 +256,24 @@ def train(
         return dict(run, flow=flow_mod.keep(run["flow"], jnp.asarray(flow_slots)[seg], snapshot))
 
     def segment(make, run, hp, seg, arr):
+        train_arr, eval_arr = arr
+
         def do(run):
             run = dict(run, loss_sum=jnp.zeros((), dtype), gh0_sum=jnp.zeros((), dtype))
             run["count"] = jnp.zeros((), dtype)
-            run = train_segment(make, run, hp, seg, arr)
-            train_loss, val_loss, test_loss, test_acc, val_acc = measure(run, hp, arr)
+            run = train_segment(make, run, hp, seg, train_arr)
+            train_loss = running_mean(run)
             gh0 = jnp.where(run["count"] > 0, run["gh0_sum"] / run["count"], run["last_gh0"])
             run["last_train"], run["last_gh0"] = train_loss, gh0
-            metrics = jnp.stack([train_loss, val_loss, test_loss, test_acc, val_acc, gh0])
-            return keep_flow(run, seg), metrics
+            if background:  # the point's snapshot, evaluated by a program of its own
+                cols = jnp.full((4,), jnp.nan, dtype)
+            else:
+                cols = evaluate_mod.measure(model, dataset, *snapshot(run), hp["reg"], eval_arr)
+            metrics = jnp.concatenate([train_loss[None], cols, gh0[None]])
+            return keep_flow(run, seg), (metrics, snapshot(run) * background)  # or ()
 
         def pad(run):
-            return run, jnp.full((len(METRICS),), jnp.nan, dtype)
+            return run, (jnp.full((len(METRICS),), jnp.nan, dtype), snapshot(run) * background)
 
         return lax.cond(seg < plan.n_points, do, pad, run)
 
@@ -322,7 +304,7 @@ def train(
         makes = [part.make_optimizer for part in parts]
         each = zip(makes, carries, hps, starts, strict=True)
         outs = [runs(make, c, first, seg0, hp, s, arr) for make, c, hp, s in each]
-        return [carry for carry, _ in outs], [table for _, table in outs]
+        return [c for c, _ in outs], [t for _, (t, _) in outs], [s for _, (_, s) in outs]
 
     # The runs in equal shards executing the one compiled program at the same time: over
     # the local devices when there are several (one call), else one shard per CPU core.
@@ -359,10 +341,24 @@ def train(
 
     def lower():
         hps = [hp for hp, _ in shard_inputs[0]]
-        return program.lower(carries[0], True, 0, hps, starts[0], arrays)
+        return program.lower(carries[0], True, 0, hps, starts[0], program_arrays)
 
     key = None if cache_key is None else (cache_key, shapes_key)
+    # the evaluation's program, beside the training's (keyed as it: the problems that share
+    # a training program differ only in traced values); shapes: those of a shard
+    ppc, evaluation, eval_s = plan.points_per_chunk, None, 0.0
+    if background:
+        evaluation, eval_s = evaluate_mod.program(
+            model,
+            dataset=dataset,
+            key=None if key is None else ("evaluate", *key, ppc),
+            snapshots=[evaluate_mod.at_points(snapshot(shape), ppc) for shape in shapes],
+            regs=[hp["reg"] for hp, _ in shard_inputs[0]],
+            arrays=eval_arrays,
+        )
+    # last: under compilation.only_compile the training program's compile ends the call
     compiled, compile_s, _ = compilation.program(key, lower, options=dict(model.compile_options))
+    compile_s += eval_s
     program_name = "" if key is None else compilation.program_id(key)
     shard_args = [
         ([hp for hp, _ in shard], start) for shard, start in zip(shard_inputs, starts, strict=True)
@@ -370,11 +366,15 @@ def train(
 
     def run_chunk(c, shard):
         carry, (hps, start) = shard
-        carry, tables = compiled(carry, c == 0, c * plan.points_per_chunk, hps, start, arrays)
-        return carry, [np.asarray(t) for t in tables]  # [per, points_per_chunk, metrics]; blocks
+        carry, tables, snaps = compiled(carry, c == 0, c * ppc, hps, start, program_arrays)
+        return carry, [np.asarray(t) for t in tables], snaps  # tables: [per, ppc, 6]; blocks
 
+    def evaluate(i, snaps):  # shard i's snapshots
+        return evaluation(snaps, [hp["reg"] for hp in shard_args[i][0]])  # type: ignore[misc]
+
+    shards = list(zip(carries, shard_args, strict=True))
     tables, carries, run_s = execute(
-        plan, run_chunk, list(zip(carries, shard_args, strict=True)), sizes, on_chunk
+        plan, run_chunk, shards, sizes, on_chunk, evaluate if evaluation else None
     )
     results = []
     for k, (n, table) in enumerate(zip(sizes, tables, strict=True)):
