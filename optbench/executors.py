@@ -75,7 +75,7 @@ def on_devices(batch: Batch | Bundle) -> Batch | Bundle:
     count that divides the number of runs (all of them when it divides), and returns the
     batch itself with one device, or when no count above one divides it. The training tasks
     pad their runs to a multiple of the device count and split them themselves
-    (:func:`optbench.problems.tasks.shards.over_devices`)."""
+    (:func:`optbench.problems.tasks.shards.layouts`)."""
     import jax
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 

@@ -464,3 +464,33 @@ def test_a_chunks_evaluation_runs_while_the_next_chunk_trains():
     assert carries == [3]
     assert tables[0][0].tolist() == [[c, 10 + c, 20 + c, 30 + c, 40 + c, 100 + c] for c in range(3)]
     assert train.METRICS[0] == "train_loss" and train.METRICS[-1] == "grad_norm_h0"
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "kw"),
+    [
+        ("digits_logreg", {}, dict(budget=3, batch_size=64, log_every=16)),
+        ("adding", {"cell": "gru", "hidden": 8, "length": 12}, dict(budget=6, log_every=2)),
+    ],
+)
+def test_runs_leaving_a_core_idle_are_evaluated_beside_their_training(name, params, kw):
+    """One run on two cores is one shard, one core left to its evaluation: its curve points
+    get a program of their own (jit(evaluate)); two runs fill both shards and keep their
+    evaluation inside the training program. The two training programs have a shard's shapes
+    alike and are cached apart; the run's numbers are the same either way (float64)."""
+    from compiles import count_compiles
+
+    from optbench import compilation
+
+    task = tasks.get(name, **params)
+    kw = {"batch_size": 16, **kw, "dtype": jnp.float64, "cache_key": ("idle", name)}
+    compilation.clear_programs()
+    with jax.enable_x64(True), _shards.fixed(2), count_compiles() as names:
+        alone = run(task, [1e-2], [0], **kw)
+        pair = run(task, [1e-2, 1e-2], [0, 0], **kw)
+    compilation.clear_programs()
+    assert names.count("jit(evaluate)") == 1 and names.count("jit(chunk)") == 2
+    for metric, curve in alone.curves.items():
+        if metric == "val_loss" or not np.isnan(curve).all():
+            assert np.isfinite(curve).all(), metric
+        np.testing.assert_allclose(curve[0], pair.curves[metric][0], rtol=1e-12, err_msg=metric)

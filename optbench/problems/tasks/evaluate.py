@@ -1,26 +1,27 @@
-"""Evaluation at the curve points; for recurrent runs, in a program of its own beside the
-training.
+"""Evaluation at the curve points: inside the training program, or in a program of its own
+beside the training where that costs no waiting.
 
-A recurrent task's training program keeps each run's parameters and state at the curve
-points of a chunk (its "snapshots", ``[runs, points, ...]``) instead of evaluating them
-itself, and :func:`program` measures them in a background thread while the next chunk
-trains (:func:`.plan.execute`). XLA runs a recurrent cell's small kernels mostly on one
-core, so where the runs leave a core idle (one run on two cores) the evaluation costs no
-waiting. Measured on 2 cores (2026-12-04; ``run_s``, medians of 3, the gradient flow
-included), the adding LSTM, evaluated 20 times per run: one run of 400 steps 2.27 s inside
-the training program, 1.61 s beside it (training alone: 1.7 s); 8 runs of 100 steps 5.48 s
-and 4.39 s. The vmapped models (CNN, MLP, logistic regression) keep :func:`measure` inside
-their training program: as a program apart, 8 CNN runs of 20 epochs evaluated every epoch
-took 1.42 s instead of 1.30 (their evaluation ran ~50% slower there, in line or in the
-background), and with the runs filling the cores there is no idle one to gain.
+There, the training program keeps each run's parameters and state at the curve points of a
+chunk (its "snapshots", ``[runs, points, ...]``) instead of evaluating them itself, and
+:func:`program` measures them in a background thread while the next chunk trains
+(:func:`.plan.execute`). :func:`.train.train` does so where the runs' shards leave a core
+idle (one run on two cores: :func:`.shards.idle_core`), and keeps :func:`measure` inside the
+training program where they fill the cores. Measured on 2 cores (2026-12-04, ``run_s``,
+medians of 3 in one process): one adding-LSTM run of 400 steps evaluated 20 times 2.27 s
+inside the training program, 1.61 s beside it (and the flow's probes through the
+hand-written backward pass); one digits_cnn run
+of 20 epochs evaluated every epoch 0.42 s inside, 0.33 s beside (training alone ~0.3 s);
+with both cores full, beside cost more: 8 CNN runs 1.84 s against 1.64 s inside (1.42 s
+against 1.30 s on another machine), 8 adding-LSTM runs of 100 steps 6.99 s against 6.86 s.
 
 What a curve point measures here: ``val_loss``, ``test_loss``, ``test_accuracy`` and
 ``val_accuracy`` on the full validation and test sets (the adding task: two fixed sets of
 1,000 sequences, and NaN accuracies), in evaluation mode (no dropout, batchnorm on its
 running averages), data loss only, in one pass over both sets stacked, :data:`EVAL_BATCH`
 digits or :data:`SEQUENCE_BATCH` sequences at a time. A snapshot's numbers depend on the
-run alone, not on the chunk or thread that evaluates it: :func:`program` measures the
-runs one after another (``lax.map``), as their training runs them.
+run and its shard's layout, not on the chunk or thread that evaluates it: :func:`program`
+measures the runs as their training runs them (recurrent ones one after another with
+``lax.map``, the others vmapped), the points one after another.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ from optbench import compilation
 from optbench.problems.tasks import shards
 from optbench.problems.tasks.models import Model, evaluation_outputs, loss_and_accuracy
 
-EVAL_BATCH = 128
-"""Digits per forward pass when evaluating (one pass over all 720 took 3x as long)."""
+EVAL_BATCH = 240
+"""Digits per forward pass when evaluating: the 720 in three, no padding. One evaluation on
+2 cores (medians of 60, 2026-12-04) at 128, 240 and 360 a pass: digits_cnn 4.71, 4.40 and
+4.69 ms, digits_rnn 3.87, 3.57 and 4.11 ms; all 720 at once was slower still (the CNN 6.1
+ms, one core)."""
 SEQUENCE_BATCH = 500
 """Sequences per forward pass when evaluating (the adding task's 2,000). On one core, the
 LSTM's pass over all 2,000 took 37.9 ms, in fours of 500 30.2 ms, in eights of 250 29.7 ms
@@ -84,7 +88,7 @@ def program(
     regs: Sequence[dict],
     arrays: tuple,
 ) -> tuple[Callable[[Sequence[Any], Sequence[dict]], list[np.ndarray]], float]:
-    """The compiled evaluation of a recurrent model's snapshots, ``(fn, compile_s)``:
+    """The compiled evaluation of a shard's snapshots, ``(fn, compile_s)``:
     ``fn(snapshots, regs)``, per part of a shard, numpy ``[runs, points, 4]``
     (:data:`COLUMNS`), blocking until done.
 
@@ -99,7 +103,9 @@ def program(
             return lax.map(lambda s: measure(model, dataset, *s, reg, arrays), snaps)
 
         parts = zip(snapshots, regs, strict=True)
-        return [lax.map(lambda a: one_run(*a), part) for part in parts]
+        if model.hidden is not None:  # recurrent: the runs one after another, as trained
+            return [lax.map(lambda a: one_run(*a), part) for part in parts]
+        return [jax.vmap(one_run)(*part) for part in parts]  # vmapped, as trained
 
     jitted = shards.jit(evaluate, (True, True, False))
     full = None if key is None else (*key, str(jax.tree.map(lambda a: a.shape, snapshots)))

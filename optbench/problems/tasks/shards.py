@@ -62,30 +62,31 @@ def fixed(n_shards: int) -> Iterator[None]:
         _FIXED.reset(token)
 
 
-def over_devices(program: Callable, sizes: Sequence[int]) -> tuple[Callable, list[np.ndarray]]:
-    """``program`` jitted, and per part (``sizes``: its number of runs) the run indices of
-    each shard (``[shards, per_shard]``, the same number of shards for every part).
+def layouts(sizes: Sequence[int]) -> list[np.ndarray]:
+    """Per part (``sizes``: its number of runs) the run indices of each shard (``[shards,
+    per_shard]``, the same number of shards for every part), for a program jitted by
+    :func:`jit`.
 
     With several local devices (GPUs, or CPU devices forced with
     ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) a part's runs are one shard,
     padded to a multiple of the device count, and the program is a ``shard_map`` over them:
-    each device runs its slice of the runs (``program(carries, first, seg0, hps, starts,
-    arrays)``: the carries, hyperparameters and starts split along the run axis, the rest
-    replicated). With one device, one shard per core (:func:`split`), executed in threads by
-    :func:`run_shards`; a part with fewer runs than cores keeps its own layout (a run's
-    numbers follow its shard's width) and repeats its last shard in the others (dropped).
+    each device runs its slice of the runs. With one device, one shard per core
+    (:func:`split`), executed in threads by :func:`run_shards`; a part with fewer runs than
+    cores keeps its own layout (a run's numbers follow its shard's width) and repeats its
+    last shard in the others (dropped).
     """
-    devices = jax.local_devices()
-    jitted = jit(program, (True, False, False, True, True, False))
-    if len(devices) == 1:
-        layouts = [split(n) for n in sizes]
-        count = max(len(layout) for layout in layouts)
-        return jitted, [
-            np.concatenate([layout, np.repeat(layout[-1:], count - len(layout), 0)])
-            for layout in layouts
-        ]
-    n = len(devices)
-    return jitted, [np.minimum(np.arange(-(-k // n) * n), k - 1)[None] for k in sizes]
+    n = len(jax.local_devices())
+    if n == 1:
+        each = [split(k) for k in sizes]
+        count = max(len(layout) for layout in each)
+        return [np.concatenate([a, np.repeat(a[-1:], count - len(a), 0)]) for a in each]
+    return [np.minimum(np.arange(-(-k // n) * n), k - 1)[None] for k in sizes]
+
+
+def idle_core(layout: np.ndarray) -> bool:
+    """Whether a layout's shards (``[shards, per_shard]``, from :func:`layouts`) leave a
+    CPU core idle: fewer shards than cores, on one device."""
+    return len(jax.local_devices()) == 1 and len(layout) < workers()
 
 
 def jit(program: Callable, split: Sequence[bool]) -> Callable:

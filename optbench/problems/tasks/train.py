@@ -6,9 +6,9 @@ run's seed), the evaluation or snapshots of the curve points, and divergence han
 all under ``jax.vmap`` over a group's runs (grid points x seeds; for recurrent models
 ``lax.map``, the runs one after another). The initial parameters come from a smaller program
 of the model alone (:mod:`.starts`) that every group of the model reuses, as is the gradient
-flow's (:func:`.flow.program`, ~1.3 s of a recurrent program's compile). Recurrent runs'
-curve points are evaluated by a program of their own while the next chunk trains
-(:mod:`.evaluate`), the others' inside the training program. The program is
+flow's (:func:`.flow.program`, ~1.3 s of a recurrent program's compile). The curve points
+of runs whose shards leave a core idle are evaluated by a program of their own while the
+next chunk trains (:mod:`.evaluate`), the others' inside the training program. The program is
 cut into chunks of equal shape executed one after another (a progress bar moves, Ctrl-C is
 honoured between chunks), compiled once per call whatever the number of runs (the first
 chunk starts its carry inside: ``carry = lax.cond(first, start, lambda: carry)``).
@@ -130,9 +130,10 @@ def train(
     # the fixed batch the gradient flow is measured on: the validation set's first examples
     x_flow, y_flow = (a[: flow_mod.FLOW_BATCH] for a in eval_arrays[:2])
     recurrent = model.hidden is not None
-    # Recurrent runs are evaluated beside the training (:mod:`.evaluate`), the others inside
-    # it: their vmapped evaluation ran ~9% slower as a program apart (8 CNN runs)
-    background = recurrent
+    # The runs in equal shards executing one program at the same time (:mod:`.shards`),
+    # evaluated beside the training where the shards leave a core idle (:mod:`.evaluate`)
+    layouts = _shards.layouts(sizes)
+    background = _shards.idle_core(layouts[0])
     program_arrays = (arrays, () if background else eval_arrays)
     nan = jnp.full((), jnp.nan, dtype)
 
@@ -306,9 +307,7 @@ def train(
         outs = [runs(make, c, first, seg0, hp, s, arr) for make, c, hp, s in each]
         return [c for c, _ in outs], [t for _, (t, _) in outs], [s for _, (_, s) in outs]
 
-    # The runs in equal shards executing the one compiled program at the same time: over
-    # the local devices when there are several (one call), else one shard per CPU core.
-    program, layouts = _shards.over_devices(chunk, sizes)
+    program = _shards.jit(chunk, (True, False, False, True, True, False))
 
     def inputs(part: Part, idx: np.ndarray):  # a shard's (hyperparameters, seeds)
         return jax.tree.map(jnp.asarray, part.inputs(idx, regularization or {}, dtype))
@@ -343,7 +342,8 @@ def train(
         hps = [hp for hp, _ in shard_inputs[0]]
         return program.lower(carries[0], True, 0, hps, starts[0], program_arrays)
 
-    key = None if cache_key is None else (cache_key, shapes_key)
+    # and where the points are evaluated (one run on two cores, or two: the same shapes)
+    key = None if cache_key is None else (cache_key, shapes_key, background)
     # the evaluation's program, beside the training's (keyed as it: the problems that share
     # a training program differ only in traced values); shapes: those of a shard
     ppc, evaluation, eval_s = plan.points_per_chunk, None, 0.0
