@@ -23,15 +23,11 @@ import statistics
 import jax.numpy as jnp
 import numpy as np
 import optax
+from tasks import default_log_every, machine_info  # benchmarks/tasks.py, beside this script
 
 import optbench.problems.tasks as tasks
 from optbench.config import DEFAULT_STEPS
-from optbench.problems.tasks.problem import (
-    CURVE_POINTS,
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_EPOCHS,
-    STEP_CURVE_POINTS,
-)
+from optbench.problems.tasks.problem import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
 
 REPS = 3
 WORKLOADS = [  # (label, task, params, budget)
@@ -65,9 +61,7 @@ def run(task, budget: int, n_runs: int, log_every: int, key: tuple) -> tasks.Tas
 def measure(name: str, params: dict, budget: int, n_runs: int, reps: int) -> dict:
     """Default and end-only evaluation alternating (after one untimed call of each)."""
     task = tasks.get(name, **params)
-    steps = task.num_steps(budget, DEFAULT_BATCH_SIZE)
-    points = CURVE_POINTS if task.budget == "epochs" else STEP_CURVE_POINTS
-    sides = {"default": max(1, steps // points), "end": 10**9}
+    sides = {"default": default_log_every(task, budget), "end": 10**9}
     times: dict[str, list[float]] = {side: [] for side in sides}
     points = 0
     for rep in range(reps + 1):
@@ -93,19 +87,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run")
     args = parser.parse_args()
-    from tasks import machine_info  # benchmarks/tasks.py, beside this script
-
+    reps = 1 if args.quick else REPS
     print(machine_info(), flush=True)
     print(f"{'task':<16} {'budget':>6} {'runs':>4} {'points':>6} {'default_s':>9} "
           f"{'end_only_s':>10} {'share':>6} {'range':>11}")  # fmt: skip
     for label, name, params, budget in WORKLOADS:
         for n_runs in (1, 8):
             b = min(budget, 2) if args.quick else budget
-            r = measure(name, params, b, n_runs, 1 if args.quick else REPS)
+            r = measure(name, params, b, n_runs, reps)
             print(f"{label:<16} {b:>6} {n_runs:>4} {r['points']:>6} {r['default']:>9.2f} "
                   f"{r['end']:>10.2f} {r['share']:>6.1%} {r['lo']:>5.1%}-{r['hi']:<5.1%}",
                   flush=True)  # fmt: skip
-    reps = 1 if args.quick else REPS
     print(
         f"(run seconds of one call, median of {reps} alternating repetitions; share: the "
         "median of the paired 1 - end_only/default, and their range; points: the default "
