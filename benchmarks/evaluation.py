@@ -11,7 +11,7 @@ full validation and test sets) against the same runs evaluated only after the la
 
 Usage::
 
-    python benchmarks/evaluation.py            # about 10 minutes on 2 cores
+    python benchmarks/evaluation.py            # about 20 minutes on 2 cores
     python benchmarks/evaluation.py --quick    # a smoke run (numbers meaningless)
 """
 
@@ -20,14 +20,11 @@ from __future__ import annotations
 import argparse
 import statistics
 
-import jax.numpy as jnp
-import numpy as np
-import optax
-from tasks import default_log_every, machine_info  # benchmarks/tasks.py, beside this script
+from tasks import default_log_every, machine_info, optbench_runs  # benchmarks/tasks.py
 
 import optbench.problems.tasks as tasks
 from optbench.config import DEFAULT_STEPS
-from optbench.problems.tasks.problem import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
+from optbench.problems.tasks.problem import DEFAULT_EPOCHS
 
 REPS = 3
 WORKLOADS = [  # (label, task, params, budget)
@@ -40,24 +37,6 @@ WORKLOADS = [  # (label, task, params, budget)
 ]
 
 
-def _make(h: dict) -> optax.GradientTransformation:
-    return optax.adam(h["learning_rate"])
-
-
-def run(task, budget: int, n_runs: int, log_every: int, key: tuple) -> tasks.TaskResult:
-    """One call (its program compiled once per process: ``cache_key``)."""
-    return task.run(
-        _make,
-        {"learning_rate": np.full(n_runs, 1e-3)},
-        np.arange(n_runs),
-        budget=budget,
-        batch_size=DEFAULT_BATCH_SIZE,
-        log_every=log_every,
-        dtype=jnp.float32,
-        cache_key=key,
-    )
-
-
 def measure(name: str, params: dict, budget: int, n_runs: int, reps: int) -> dict:
     """Default and end-only evaluation alternating (after one untimed call of each)."""
     task = tasks.get(name, **params)
@@ -66,7 +45,8 @@ def measure(name: str, params: dict, budget: int, n_runs: int, reps: int) -> dic
     points = 0
     for rep in range(reps + 1):
         for side, every in sides.items():
-            res = run(task, budget, n_runs, every, (name, str(params), budget, n_runs, side))
+            key = (name, str(params), budget, n_runs, side)  # compiled once per process
+            res = optbench_runs(task, budget, n_runs, every, key)
             points = max(points, len(res.step))
             if rep:
                 times[side].append(res.run_s)

@@ -82,16 +82,24 @@ def default_log_every(task, budget: int) -> int:
     return max(1, task.num_steps(budget, BATCH) // points)
 
 
-def _optbench_once(task, budget: int, n_runs: int, kernel: bool = True):
+def optbench_runs(task, budget: int, n_runs: int, log_every: int, cache_key=None):
+    """One ``task.run`` call: ``n_runs`` Adam runs (1e-3, seeds 0..n-1), batch 64, float32;
+    ``cache_key`` keeps its program in the process (None: compiled at each call)."""
     return task.run(
         lambda h: optax.adam(h["learning_rate"]),
         {"learning_rate": np.full(n_runs, 1e-3)},
         np.arange(n_runs),
         budget=budget,
         batch_size=BATCH,
-        log_every=10**9 if kernel else default_log_every(task, budget),
+        log_every=log_every,
         dtype=jnp.float32,
+        cache_key=cache_key,
     )
+
+
+def _optbench_once(task, budget: int, n_runs: int, kernel: bool = True):
+    every = 10**9 if kernel else default_log_every(task, budget)
+    return optbench_runs(task, budget, n_runs, every)
 
 
 def torch_cnn_train(seed: int, epochs: int, every: int = 0) -> tuple[nn.Module, int, float]:
