@@ -10,10 +10,10 @@ training program where they fill the cores. Measured on 2 cores (2026-12-04, ``r
 medians of 3 in one process): one adding-LSTM run of 400 steps evaluated 20 times 2.27 s
 inside the training program, 1.61 s beside it (and the flow's probes through the
 hand-written backward pass); one digits_cnn run of 20 epochs evaluated every epoch 0.42 s
-inside, 0.33 s beside (training alone ~0.3 s);
-with both cores full, beside cost more: 8 CNN runs 1.84 s against 1.64 s inside (1.42 s
-against 1.30 s on another machine), 8 adding-LSTM runs of 100 steps 6.99 s against 6.86 s,
-6 adding-GRU runs of 400 steps 10.62 s against 9.54 s (4 alternating pairs).
+inside, 0.33 s beside (training alone ~0.3 s); with both cores full, beside cost more: 8
+CNN runs 1.84 s against 1.64 s inside (1.42 s against 1.30 s on another machine), 8
+adding-LSTM runs of 100 steps 6.99 s against 6.86 s, 6 adding-GRU runs of 400 steps 10.62 s
+against 9.54 s (4 alternating pairs).
 
 What a curve point measures here: ``val_loss``, ``test_loss``, ``test_accuracy`` and
 ``val_accuracy`` on the full validation and test sets (the adding task: two fixed sets of
